@@ -29,3 +29,23 @@ export class OutOfGuestMemoryError extends UserError {
 
 /** An invariant of the guest layer was broken: a switchsim bug. */
 export class GuestInternalError extends InternalError {}
+
+/** A decoded ProcessState (or AddressSpaceState) that is not one: names the field at fault. */
+export class ProcessStateFormatError extends UserError {
+  constructor(readonly field: string, message: string) {
+    super(`bad process state (${field}): ${message}`);
+  }
+}
+
+/** The guest waits for something that can never happen (e.g. a futex no other thread wakes). */
+export class GuestDeadlockError extends UserError {}
+
+/** The guest's program arguments cannot be set up (too large, bad strings, bad options). */
+export class GuestSetupError extends UserError {}
+
+/** No free range of user virtual addresses is large enough (reported to the guest as ENOMEM). */
+export class GuestAddressSpaceError extends UserError {
+  constructor(readonly length: number) {
+    super(`no free range of ${length} bytes in the guest's address space`);
+  }
+}
