@@ -4,7 +4,7 @@
 //   node scripts/build-workloads.mjs [--force] [name...]
 //
 // Kinds (the manifest's "kind" field):
-//   freestanding, fault  workloads/src/<name>.c linked with our runtime (workloads/runtime/),
+//   freestanding, fault, bench  workloads/src/<name>.c linked with our runtime (workloads/runtime/),
 //                        no libc: gcc -static -nostdlib -ffreestanding ...
 //   glibc                workloads/src/<name>.c with plain `gcc -static -O2`
 //   musl                 workloads/src/<name>.c with `musl-gcc -static -O2`; skipped with a
@@ -160,7 +160,7 @@ function loadManifest() {
   for (const w of list) {
     if (typeof w?.name !== 'string' || !/^[a-z0-9_]+$/.test(w.name))
       die(`${rel(MANIFEST)}: bad workload name ${JSON.stringify(w?.name)}`);
-    if (!['freestanding', 'fault', 'glibc', 'musl'].includes(w.kind))
+    if (!['freestanding', 'fault', 'bench', 'glibc', 'musl'].includes(w.kind))
       die(`${rel(MANIFEST)}: ${w.name}: unknown kind ${JSON.stringify(w.kind)}`);
   }
   return list;
@@ -204,7 +204,7 @@ async function main() {
     const out = path.join(BUILD, w.name);
     const depFile = path.join(OBJ, `${w.name}.d`);
     const common = { out, depFile, cmdFile: path.join(OBJ, `${w.name}.cmd`), label: true, kind: w.kind };
-    if (w.kind === 'freestanding' || w.kind === 'fault') {
+    if (w.kind === 'freestanding' || w.kind === 'fault' || w.kind === 'bench') {
       jobs.push({
         ...common,
         extraInputs: runtimeObjs.map((o) => o.out),
@@ -224,7 +224,7 @@ async function main() {
   }
 
   const built = [];
-  const needRuntime = jobs.some((j) => j.kind === 'freestanding' || j.kind === 'fault');
+  const needRuntime = jobs.some((j) => j.kind === 'freestanding' || j.kind === 'fault' || j.kind === 'bench');
   // --force with names rebuilds just those programs; the runtime only when nothing is named.
   let failures = needRuntime ? await runAll(runtimeObjs, built, force && names.length === 0) : [];
   if (failures.length === 0) failures = await runAll(jobs, built, force);

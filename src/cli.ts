@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * switchsim command line, shaped like valgrind / qemu-x86_64: options first, then the program,
+ * then everything after it goes to the guest unchanged.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, SwitchsimError } from './errors.js';
+import { formatFaultReport } from './kvm/faults.js';
+import { runProgram } from './run.js';
+import { parseRunArgs, USAGE } from './cliArgs.js';
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`switchsim ${pkg.version}\n`);
+    return 0;
+  }
+  if (command !== 'run') throw new ConfigError('command', `unknown command '${command}' (available: run)`);
+  if (rest.includes('-h') && rest.indexOf('-h') < (rest.findIndex((a) => !a.startsWith('-')) + 1 || rest.length)) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const { options, quiet } = parseRunArgs(rest);
+  const info = (m: string) => {
+    if (!quiet) process.stderr.write(`switchsim: ${m}\n`);
+  };
+  const result = await runProgram({
+    ...options,
+    onInfo: info,
+    onWarning: (m) => process.stderr.write(`switchsim: warning: ${m}\n`),
+  });
+  const { end } = result;
+  if (end.kind === 'faulted') process.stderr.write(`switchsim: ${formatFaultReport(end.report)}\n`);
+  if (end.kind === 'timeLimit') {
+    process.stderr.write(
+      `switchsim: stopped: --max-seconds ${end.seconds} reached after ${result.wallSeconds.toFixed(2)} s; the guest had not exited\n`,
+    );
+  }
+  if (options.statsDir) info(`stats written to ${options.statsDir}/stats.txt and stats.json`);
+  return result.exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof SwitchsimError && e.userFault) {
+      process.stderr.write(`switchsim: error: ${e.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`switchsim: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

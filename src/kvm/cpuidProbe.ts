@@ -1,0 +1,41 @@
+/**
+ * Captures the CPUID table the guest sees by running `cpuid` at CPL3 inside the VM (CPL0 would
+ * be emulated and answer KVM's table, not the host's). One user page holds
+ * `cpuid; mov r8, rcx; syscall`: each leaf costs one syscall round trip (doorbell exit). The page is
+ * unmapped again before the program is loaded.
+ */
+import type { AddressSpace } from '../guest/addressSpace.js';
+import { PROT_EXEC, PROT_READ } from '../guest/pageTables.js';
+import { KVM_SYNC_X86_SREGS } from './ioctls.js';
+import { enumerateCpuid, type CpuidEntry } from './cpuid.js';
+import { describeExit } from './exits.js';
+import type { KvmVM } from './kvmVm.js';
+import { SE_SYSCALL_DOORBELL_PHYS } from '../guest/layout.js';
+import { KvmGuestStateError } from './kvmCpu.js';
+
+const PROBE_CODE = [0x0f, 0xa2, 0x49, 0x89, 0xc8, 0x0f, 0x05];
+
+export function captureCpuid(machine: KvmVM, aspace: AddressSpace): CpuidEntry[] {
+  const page = aspace.mapAnywhere(4096, PROT_READ | PROT_EXEC, 'mmap', '[cpuid-probe]');
+  aspace.writeUnchecked(page, Uint8Array.from(PROBE_CODE));
+  const v = machine.vcpu;
+  const query = (leaf: number, subleaf: number): CpuidEntry => {
+    v.setSyncReg('rax', BigInt(leaf));
+    v.setSyncReg('rcx', BigInt(subleaf));
+    v.setSyncReg('rip', BigInt(page));
+    v.setSyncReg('rflags', 0x202n);
+    machine.restoreUserSegments();
+    v.markDirty(KVM_SYNC_X86_SREGS);
+    const exit = v.run();
+    if (exit.reason !== 'mmio' || exit.physAddr !== BigInt(SE_SYSCALL_DOORBELL_PHYS)) {
+      throw new KvmGuestStateError(`CPUID probe: unexpected exit ${describeExit(exit)}`);
+    }
+    const r32 = (name: 'rax' | 'rbx' | 'r8' | 'rdx') => Number(v.syncReg(name) & 0xffffffffn) >>> 0;
+    return { leaf, subleaf, eax: r32('rax'), ebx: r32('rbx'), ecx: r32('r8'), edx: r32('rdx') };
+  };
+  try {
+    return enumerateCpuid(query);
+  } finally {
+    aspace.unmap(page, 4096);
+  }
+}

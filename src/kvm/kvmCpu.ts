@@ -1,0 +1,354 @@
+/**
+ * The KVM fast-forward CPU: runs the guest on the host CPU through KVM_RUN and serves every
+ * exit (syscalls, exceptions, m5op MMIO, kicks) on the host. Runs in the worker thread that
+ * owns the vCPU; guest memory is the shared physical buffer.
+ *
+ * vCPU state machine (one line per state below):
+ * ```mermaid
+ * stateDiagram-v2
+ *   [*] --> ready: load program
+ *   ready --> running: run
+ *   paused --> running: run
+ *   running --> paused: kick (quantum, pause)
+ *   running --> paused: kick (time limit)
+ *   running --> exited: exit / exit_group / m5 exit
+ *   running --> faulted: guest exception (signal)
+ *   running --> failed: internal error
+ *   ready --> ready: setState
+ *   paused --> paused: setState
+ *   ready --> closed: finish
+ *   paused --> closed: finish
+ *   exited --> closed: finish
+ *   faulted --> closed: finish
+ *   failed --> closed: finish
+ * ```
+ * - ready: program loaded, registers set, never run.
+ * - running: inside run(); only the worker's own thread is here (KVM_RUN or an exit handler).
+ * - paused: KVM_RUN was interrupted; state is consistent and can be read or replaced.
+ * - exited: the guest called exit/exit_group (or m5 exit); the status is final.
+ * - faulted: the guest took an exception Linux would turn into a fatal signal.
+ * - failed: switchsim hit an internal error; only finish is allowed.
+ * - closed: fds released.
+ */
+import { InternalError } from '../errors.js';
+import type { AddressSpace } from '../guest/addressSpace.js';
+import { M5OP_PHYS, M5OP_SIZE, SE_SYSCALL_DOORBELL_PHYS } from '../guest/layout.js';
+import type { Process } from '../guest/process.js';
+import type { SyscallThread } from '../guest/syscalls.js';
+import { syscallName } from '../guest/syscalls/names.js';
+import { Gpr, type ThreadContext } from '../guest/threadContext.js';
+import {
+  KVM_REG_NAMES,
+  readSyncReg,
+  readSyncSegmentBase,
+  readSyncSreg,
+  writeSyncReg,
+  writeSyncSegmentBase,
+  SYNC_SEGMENT_OFFSET,
+  KVM_SEGMENT_LAYOUT,
+  type KvmRegName,
+} from './abi.js';
+import { ControlBlock, StopRequest } from './control.js';
+import { describeExit, type KvmExit } from './exits.js';
+import { buildFaultReport, type GuestFaultReport } from './faults.js';
+import { KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './ioctls.js';
+import { KvmVM } from './kvmVm.js';
+import type { RunOutcome, VcpuStateName } from './protocol.js';
+import { EXCEPTION_PORT, readExceptionFrame } from './seKernel.js';
+import { emptyKvmStats, type KvmStats } from './stats.js';
+
+/** The guest did something the KVM CPU cannot continue from (triple fault, failed entry…). */
+export class KvmGuestStateError extends InternalError {}
+
+/** kvm_regs order → our GPR index (x86 encoding order). */
+const KVM_TO_GPR: Record<KvmRegName, number> = {
+  rax: Gpr.rax, rbx: Gpr.rbx, rcx: Gpr.rcx, rdx: Gpr.rdx, rsi: Gpr.rsi, rdi: Gpr.rdi, rsp: Gpr.rsp, rbp: Gpr.rbp,
+  r8: Gpr.r8, r9: Gpr.r9, r10: Gpr.r10, r11: Gpr.r11, r12: Gpr.r12, r13: Gpr.r13, r14: Gpr.r14, r15: Gpr.r15,
+  rip: -1, rflags: -1,
+};
+
+const RFLAGS_FIXED = 0x2n;
+const DOORBELL = BigInt(SE_SYSCALL_DOORBELL_PHYS);
+/** What SYSRET restores from R11 (Linux: everything but RF and VM), bit 1 forced. */
+const SYSRET_RFLAGS_MASK = 0x3c7fd7n;
+
+const M5OP_NAMES: Record<number, string> = {
+  0x21: 'exit', 0x22: 'fail', 0x40: 'reset_stats', 0x41: 'dump_stats', 0x42: 'dump_reset_stats',
+  0x43: 'checkpoint', 0x52: 'switch_cpu', 0x5a: 'work_begin', 0x5b: 'work_end',
+};
+
+export interface KvmCpuOptions {
+  hostFreqHz: number;
+  hostFactor: number;
+  warn: (message: string) => void;
+}
+
+export class KvmCPU {
+  private _state: VcpuStateName = 'created';
+  readonly stats: KvmStats;
+  private readonly run: DataView;
+  private tlbGeneration: number;
+  private exitStatus: number | null = null;
+  private fault: GuestFaultReport | null = null;
+  private readonly warnedM5ops = new Set<number>();
+  private readonly thread: SyscallThread;
+
+  constructor(
+    readonly machine: KvmVM,
+    readonly process: Process,
+    private readonly control: ControlBlock,
+    private readonly opts: KvmCpuOptions,
+  ) {
+    this.stats = emptyKvmStats(opts.hostFreqHz, opts.hostFactor);
+    this.run = machine.vcpu.kvmRun;
+    this.tlbGeneration = process.aspace.tlbGeneration;
+    const run = this.run;
+    const nsPerHostSecond = 1e9 * opts.hostFactor;
+    this.thread = {
+      getFsBase: () => readSyncSegmentBase(run, 'fs'),
+      setFsBase: (v) => writeSyncSegmentBase(run, 'fs', v),
+      getGsBase: () => readSyncSegmentBase(run, 'gs'),
+      setGsBase: (v) => writeSyncSegmentBase(run, 'gs', v),
+      // Guest clock = estimated guest cycles at the guest frequency (= host frequency).
+      guestTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
+      cpuTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
+    };
+  }
+
+  get state(): VcpuStateName {
+    return this._state;
+  }
+
+  get aspace(): AddressSpace {
+    return this.process.aspace;
+  }
+
+  /** Loads a ThreadContext into the vCPU (gem5: updateKvmState). The sync block becomes authoritative. */
+  updateKvmState(tc: ThreadContext): void {
+    const v = this.machine.vcpu;
+    // Start from the sync block (authoritative since setup) so unmodelled fields (cr*, tr, gdt…) stay.
+    const regs = v.syncRegs();
+    for (const name of KVM_REG_NAMES) {
+      const gi = KVM_TO_GPR[name];
+      if (gi >= 0) regs[name] = tc.gpr[gi]!;
+    }
+    regs.rip = tc.rip;
+    regs.rflags = tc.rflags | RFLAGS_FIXED;
+    v.setSyncRegs(regs);
+    const sregs = v.syncSregs();
+    sregs.fs.base = tc.fsBase;
+    sregs.gs.base = tc.gsBase;
+    sregs.cr3 = BigInt(this.aspace.cr3);
+    v.setSyncSregs(sregs);
+    this.machine.restoreUserSegments();
+    v.setXsaveLegacy({
+      fcw: tc.x87.fcw, fsw: tc.x87.fsw, ftw: tc.x87.ftw, fop: tc.x87.fop, fip: tc.x87.fip, fdp: tc.x87.fdp,
+      mxcsr: tc.mxcsr, st: widenSt(tc.x87.st), xmm: tc.xmm,
+    });
+    if (this._state === 'created') this._state = 'ready';
+  }
+
+  /** Reads the vCPU's architectural state into a ThreadContext (gem5: updateThreadContext). */
+  updateThreadContext(): ThreadContext {
+    const run = this.run;
+    const gpr = new Array<bigint>(16);
+    for (const name of KVM_REG_NAMES) {
+      const gi = KVM_TO_GPR[name];
+      if (gi >= 0) gpr[gi] = readSyncReg(run, name);
+    }
+    const fpu = this.machine.vcpu.getXsaveLegacy();
+    const seg = (name: 'cs' | 'ss' | 'ds' | 'es' | 'fs' | 'gs') =>
+      run.getUint16(SYNC_SEGMENT_OFFSET[name] + KVM_SEGMENT_LAYOUT.selector, true);
+    return {
+      version: 1,
+      gpr,
+      rip: readSyncReg(run, 'rip'),
+      rflags: readSyncReg(run, 'rflags'),
+      fsBase: readSyncSegmentBase(run, 'fs'),
+      gsBase: readSyncSegmentBase(run, 'gs'),
+      seg: { cs: seg('cs'), ss: seg('ss'), ds: seg('ds'), es: seg('es'), fs: seg('fs'), gs: seg('gs') },
+      xmm: fpu.xmm.slice(),
+      mxcsr: fpu.mxcsr,
+      x87: { fcw: fpu.fcw, fsw: fpu.fsw, ftw: fpu.ftw, fop: fpu.fop, fip: fpu.fip, fdp: fpu.fdp, st: narrowSt(fpu.st) },
+    };
+  }
+
+  get exitCode(): number | null {
+    return this.exitStatus;
+  }
+
+  /** Runs until the guest exits, faults, or the main thread asks it to stop. */
+  runUntilStop(): RunOutcome {
+    if (this._state !== 'ready' && this._state !== 'paused') {
+      throw new KvmGuestStateError(`run in state ${this._state}`);
+    }
+    this._state = 'running';
+    const vcpu = this.machine.vcpu;
+    const stats = this.stats;
+    const exits = stats.exits;
+    try {
+      for (;;) {
+        this.flushTlbIfNeeded();
+        const t0 = process.hrtime.bigint();
+        const exit = vcpu.run();
+        const t1 = process.hrtime.bigint();
+        stats.hostRunSeconds += Number(t1 - t0) / 1e9;
+        stats.runs++;
+        exits[exit.reason] = (exits[exit.reason] ?? 0) + 1;
+        const outcome = this.handleExit(exit);
+        stats.hostEmulationSeconds += Number(process.hrtime.bigint() - t1) / 1e9;
+        if (outcome) return outcome;
+      }
+    } catch (e) {
+      this._state = 'failed';
+      throw e;
+    }
+  }
+
+  /** Serves one exit; returns an outcome when run() must return. */
+  private handleExit(exit: KvmExit): RunOutcome | null {
+    switch (exit.reason) {
+      case 'io':
+        if (exit.port === EXCEPTION_PORT) return this.exception();
+        throw new KvmGuestStateError(`unexpected I/O exit: ${describeExit(exit)} at rip 0x${readSyncReg(this.run, 'rip').toString(16)}`);
+      case 'intr': {
+        this.machine.vcpu.setImmediateExit(false);
+        const req = this.control.takeStop();
+        if (req === StopRequest.None) return null; // a stray signal: go on
+        this.stats.kicks++;
+        this._state = 'paused';
+        return req === StopRequest.TimeLimit ? { kind: 'stopped', reason: 'timeLimit' } : { kind: 'paused' };
+      }
+      case 'mmio':
+        if (exit.physAddr === DOORBELL) return this.syscall();
+        return this.mmio(exit);
+      case 'shutdown':
+        throw new KvmGuestStateError(`the vCPU triple-faulted (KVM_EXIT_SHUTDOWN) at rip 0x${readSyncReg(this.run, 'rip').toString(16)}`);
+      default:
+        throw new KvmGuestStateError(`unexpected KVM exit: ${describeExit(exit)} at rip 0x${readSyncReg(this.run, 'rip').toString(16)}`);
+    }
+  }
+
+  private syscall(): RunOutcome | null {
+    const run = this.run;
+    const nr = Number(readSyncReg(run, 'rax'));
+    const args = [
+      readSyncReg(run, 'rdi'), readSyncReg(run, 'rsi'), readSyncReg(run, 'rdx'),
+      readSyncReg(run, 'r10'), readSyncReg(run, 'r8'), readSyncReg(run, 'r9'),
+    ];
+    const stats = this.stats;
+    stats.syscalls++;
+    const name = syscallName(nr) ?? `syscall_${nr}`;
+    stats.syscallsByName[name] = (stats.syscallsByName[name] ?? 0) + 1;
+    const result = this.process.syscall(this.thread, nr, args);
+    if (result.kind === 'exit') {
+      this.exitStatus = result.status;
+      this._state = 'exited';
+      return { kind: 'exited', status: result.status };
+    }
+    // SYSRET: rip = rcx, rflags = r11, back to CPL3.
+    writeSyncReg(run, 'rax', result.value);
+    writeSyncReg(run, 'rip', readSyncReg(run, 'rcx'));
+    writeSyncReg(run, 'rflags', (readSyncReg(run, 'r11') & SYSRET_RFLAGS_MASK) | RFLAGS_FIXED);
+    this.machine.restoreUserSegments();
+    this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+    return null;
+  }
+
+  private exception(): RunOutcome {
+    const run = this.run;
+    const frame = readExceptionFrame(this.aspace.phys, readSyncReg(run, 'rsp'));
+    const cr2 = readSyncSreg(run, 'cr2');
+    // Put the user state back as the exception found it, so a report or getState sees it.
+    writeSyncReg(run, 'rip', frame.rip);
+    writeSyncReg(run, 'rsp', frame.rsp);
+    writeSyncReg(run, 'rflags', frame.rflags | RFLAGS_FIXED);
+    this.machine.restoreUserSegments();
+    this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+    const report = buildFaultReport(frame.vector, frame.errorCode, frame.rip, cr2, this.codeBytesAt(frame.rip));
+    this.fault = report;
+    this._state = 'faulted';
+    return { kind: 'faulted', report };
+  }
+
+  /** gem5's address-based m5ops: an access to M5OP_VADDR + (func << 8) is an MMIO exit here. */
+  private mmio(exit: Extract<KvmExit, { reason: 'mmio' }>): RunOutcome | null {
+    const offset = exit.physAddr - BigInt(M5OP_PHYS);
+    if (offset < 0n || offset >= BigInt(M5OP_SIZE)) {
+      throw new KvmGuestStateError(`MMIO access to unknown physical address 0x${exit.physAddr.toString(16)}`);
+    }
+    const func = Number(offset >> 8n);
+    if (!exit.isWrite) exit.data.fill(0);
+    const name = M5OP_NAMES[func];
+    if (func === 0x21 || func === 0x22) {
+      const arg = Number(readSyncReg(this.run, 'rdi') & 0xffn);
+      this.exitStatus = func === 0x21 ? 0 : arg;
+      this._state = 'exited';
+      return { kind: 'exited', status: this.exitStatus };
+    }
+    if (!this.warnedM5ops.has(func)) {
+      this.warnedM5ops.add(func);
+      this.opts.warn(`m5op 0x${func.toString(16)} (${name ?? 'unknown'}) is not handled by the KVM CPU yet; ignored`);
+    }
+    return null;
+  }
+
+  private codeBytesAt(rip: bigint): Uint8Array {
+    const out: number[] = [];
+    if (rip >= 1n << 47n) return new Uint8Array(0);
+    const base = Number(rip);
+    for (let i = 0; i < 15; i++) {
+      try {
+        const p = this.aspace.translate(base + i, 'read');
+        out.push(this.aspace.phys.bytes[p]!);
+      } catch {
+        break;
+      }
+    }
+    return Uint8Array.from(out);
+  }
+
+  /**
+   * After a mapping was removed or downgraded, KVM must forget its translations. The host writes
+   * page tables behind KVM's back (its write tracking only sees guest writes), so neither a CR3
+   * reload nor a TLB flush is enough on these shadow-paging hosts: reloading the memory slot
+   * drops every shadow page (measured ~0.15–0.35 ms, plus refaults). Batched: once per run entry.
+   */
+  private flushTlbIfNeeded(): void {
+    const gen = this.aspace.tlbGeneration;
+    if (gen === this.tlbGeneration) return;
+    this.tlbGeneration = gen;
+    this.machine.reloadMemorySlot();
+    this.stats.tlbFlushes++;
+  }
+
+  get lastFault(): GuestFaultReport | null {
+    return this.fault;
+  }
+
+  allowsSetState(): boolean {
+    return this._state === 'ready' || this._state === 'paused';
+  }
+
+  close(): void {
+    this.machine.close();
+    this._state = 'closed';
+  }
+}
+
+/** ThreadContext keeps st(i) as 10 bytes; FXSAVE slots are 16. */
+function widenSt(st: Uint8Array): Uint8Array {
+  const out = new Uint8Array(128);
+  for (let i = 0; i < 8; i++) out.set(st.subarray(i * 10, i * 10 + 10), i * 16);
+  return out;
+}
+
+function narrowSt(st: Uint8Array): Uint8Array {
+  const out = new Uint8Array(80);
+  for (let i = 0; i < 8; i++) out.set(st.subarray(i * 16, i * 16 + 10), i * 10);
+  return out;
+}
+
+export function isKvmGuestStateError(e: unknown): e is KvmGuestStateError {
+  return e instanceof KvmGuestStateError;
+}

@@ -1,0 +1,146 @@
+/**
+ * The KVM CPU's worker thread. It owns the VM, the vCPU and the guest process while they run:
+ * syscalls are emulated here, next to KVM_RUN, so a round trip never crosses threads. Requests
+ * come as tagged messages; one the vCPU state does not allow is answered `notAllowed`.
+ */
+import { readFileSync, readSync, writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { SwitchsimError } from '../errors.js';
+import { decodeThreadContext, encodeThreadContext } from '../guest/contextCodec.js';
+import { attachPhysicalMemory } from '../guest/physmem.js';
+import { AddressSpace } from '../guest/addressSpace.js';
+import { Process, type GuestIO } from '../guest/process.js';
+import { libc } from '../native/libc.js';
+import { ControlBlock } from './control.js';
+import { captureCpuid } from './cpuidProbe.js';
+import { hwcapFromCpuid } from './cpuid.js';
+import { KvmCPU } from './kvmCpu.js';
+import { KvmVM } from './kvmVm.js';
+import type { FromWorker, KvmWorkerConfig, SerializedError, ToWorker } from './protocol.js';
+import { installSeKernel } from './seKernel.js';
+
+const port = parentPort;
+if (!port) throw new Error('worker.ts must run as a worker thread');
+const config = workerData as KvmWorkerConfig;
+const post = (m: FromWorker) => port.postMessage(m);
+
+function serializeError(e: unknown): SerializedError {
+  if (e instanceof Error) {
+    return {
+      name: e.name,
+      message: e.message,
+      ...(e.stack ? { stack: e.stack } : {}),
+      userFault: e instanceof SwitchsimError ? e.userFault : false,
+    };
+  }
+  return { name: 'Error', message: String(e), userFault: false };
+}
+
+function makeIO(): GuestIO {
+  if (config.output === 'capture') {
+    return {
+      write: (fd, bytes) => post({ type: 'output', fd, data: bytes.slice() }),
+      read: () => new Uint8Array(0),
+    };
+  }
+  return {
+    write: (fd, bytes) => {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    },
+    read: (_fd, max) => {
+      const buf = Buffer.alloc(max);
+      try {
+        return buf.subarray(0, readSync(0, buf, 0, max, null));
+      } catch {
+        return new Uint8Array(0); // EAGAIN on a non-blocking stdin reads as end of file
+      }
+    },
+  };
+}
+
+function boot(): KvmCPU {
+  const phys = attachPhysicalMemory(config.memory);
+  const control = new ControlBlock(config.control);
+  const warn = (message: string) => post({ type: 'warning', message });
+  const machine = new KvmVM(phys);
+  try {
+    const aspace = new AddressSpace(phys);
+    installSeKernel(aspace, phys);
+    machine.setupLongMode(aspace);
+    const cpuid = captureCpuid(machine, aspace);
+    const p = config.program;
+    const { process: guest, context } = Process.load(phys, readFileSync(p.path), {
+      exePath: p.path,
+      argv: p.argv,
+      envp: p.envp,
+      allowRead: p.allowRead,
+      cwd: p.cwd,
+      seed: BigInt(p.seed),
+      hwcap: hwcapFromCpuid(cpuid),
+      hwcap2: 0,
+      io: makeIO(),
+      warn,
+      aspace,
+    });
+    const cpu = new KvmCPU(machine, guest, control, { hostFreqHz: config.hostFreqHz, hostFactor: config.hostFactor, warn });
+    cpu.updateKvmState(context);
+    post({ type: 'ready', tid: libc().gettid(), kvmRunAddress: machine.vcpu.kvmRunAddress, cpuid });
+    return cpu;
+  } catch (e) {
+    machine.close();
+    throw e;
+  }
+}
+
+const cpu = boot();
+
+/** Answers a request; null when the answer is deliberately withheld (fault injection). */
+function handle(m: ToWorker): FromWorker | null {
+  const refuse = (): FromWorker => ({ type: 'notAllowed', id: m.id, request: m.type, state: cpu.state });
+  switch (m.type) {
+    case 'run': {
+      if (cpu.state !== 'ready' && cpu.state !== 'paused') return refuse();
+      if (config.faultInjection === 'throwOnRun') throw new Error('injected fault: throwOnRun');
+      if (config.faultInjection === 'crashOnRun') {
+        // An uncaught exception outside any request handler: the worker dies without answering.
+        setImmediate(() => {
+          throw new Error('injected fault: crashOnRun');
+        });
+        return null;
+      }
+      const outcome = cpu.runUntilStop();
+      return { type: 'ran', id: m.id, outcome, state: cpu.state };
+    }
+    case 'pause':
+      if (cpu.state !== 'paused' && cpu.state !== 'ready') return refuse();
+      return { type: 'paused', id: m.id, state: cpu.state };
+    case 'getState':
+      if (cpu.state === 'closed' || cpu.state === 'created') return refuse();
+      return { type: 'state', id: m.id, state: cpu.state, threadContext: encodeThreadContext(cpu.updateThreadContext()) };
+    case 'setState':
+      if (!cpu.allowsSetState()) return refuse();
+      cpu.updateKvmState(decodeThreadContext(m.threadContext));
+      return { type: 'stateSet', id: m.id, state: cpu.state };
+    case 'getStats':
+      return { type: 'stats', id: m.id, stats: cpu.stats };
+    case 'finish': {
+      if (cpu.state === 'running') return refuse();
+      const stats = cpu.stats;
+      cpu.close();
+      return { type: 'finished', id: m.id, stats };
+    }
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  let reply: FromWorker | null;
+  try {
+    reply = handle(m);
+  } catch (e) {
+    reply = { type: 'failed', id: m.id, error: serializeError(e) };
+  }
+  if (!reply) return;
+  post(reply);
+  if (reply.type === 'finished') port.close();
+});

@@ -1,0 +1,160 @@
+/**
+ * Runs one program to completion on a CPU model: the shared driver behind `switchsim run` and
+ * the tests. Handles time quanta, the --max-seconds limit, and stats output.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from './errors.js';
+import { allocatePhysicalMemory, DEFAULT_MEM_SIZE, releasePhysicalMemory } from './guest/physmem.js';
+import { isGlibcProgram } from './guest/elf.js';
+import { KvmCpuClient } from './kvm/client.js';
+import { StopRequest } from './kvm/control.js';
+import type { GuestFaultReport } from './kvm/faults.js';
+import type { CpuidEntry } from './kvm/cpuid.js';
+import { detectHostFrequency } from './kvm/hostFreq.js';
+import { kvmStatsList, type KvmStats } from './kvm/stats.js';
+import { writeStats, type Stat } from './stats.js';
+
+/** glibc's documented tunable that masks CPU features from its ifunc dispatch (KVM-NOTES.md). */
+export const GLIBC_BASELINE_TUNABLES =
+  'glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX2,-AVX,-FMA,-FMA4,-BMI1,-BMI2,-LZCNT,-MOVBE,-ERMS,-FSRM,-AVX_Fast_Unaligned_Load,-Prefer_No_VZEROUPPER';
+
+export interface RunOptions {
+  cpu: 'kvm';
+  program: string;
+  args: string[];
+  /** The guest's environment (default: the host's). */
+  env?: string[];
+  allowRead?: string[];
+  memSize?: number;
+  hostFreqHz?: number;
+  hostFactor?: number;
+  maxSeconds?: number;
+  /** Kick the vCPU out of KVM_RUN every this many ms (time quanta). */
+  quantumMs?: number;
+  seed?: bigint;
+  /** Steer glibc programs to baseline code paths (default true). */
+  glibcBaseline?: boolean;
+  statsDir?: string;
+  /** Capture guest stdout/stderr instead of passing them through. */
+  capture?: boolean;
+  onWarning?: (message: string) => void;
+  onInfo?: (message: string) => void;
+}
+
+export type RunEnd =
+  | { kind: 'exited'; status: number }
+  | { kind: 'faulted'; report: GuestFaultReport }
+  | { kind: 'timeLimit'; seconds: number };
+
+export interface RunResult {
+  end: RunEnd;
+  /** Exit code a shell would see: the guest's, 128+signal on a fault, 124 at the time limit. */
+  exitCode: number;
+  stats: KvmStats;
+  statList: Stat[];
+  stdout: Buffer;
+  stderr: Buffer;
+  cpuid: CpuidEntry[];
+  wallSeconds: number;
+  kicks: number;
+  glibcBaseline: boolean;
+}
+
+export const TIME_LIMIT_EXIT_CODE = 124;
+
+export async function runProgram(opts: RunOptions): Promise<RunResult> {
+  if (opts.cpu !== 'kvm') throw new ConfigError('--cpu', `unknown CPU model '${String(opts.cpu)}' (available: kvm)`);
+  let exeBytes: Uint8Array;
+  let exePath: string;
+  try {
+    exePath = realpathSync(opts.program);
+    exeBytes = readFileSync(exePath);
+  } catch (e) {
+    throw new ConfigError('program', `cannot read '${opts.program}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const glibc = isGlibcProgram(exeBytes);
+  const glibcBaseline = glibc && opts.glibcBaseline !== false;
+  let env = opts.env ?? Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+  if (glibcBaseline) {
+    env = env.filter((e) => !e.startsWith('GLIBC_TUNABLES='));
+    env.push(`GLIBC_TUNABLES=${GLIBC_BASELINE_TUNABLES}`);
+    opts.onInfo?.('glibc program: steering it to baseline code paths (GLIBC_TUNABLES glibc.cpu.hwcaps); --no-glibc-baseline to disable');
+  }
+  const freq = opts.hostFreqHz ? { hz: opts.hostFreqHz, source: '--host-freq' } : detectHostFrequency();
+  const memory = allocatePhysicalMemory(opts.memSize ?? DEFAULT_MEM_SIZE, 'mmap');
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const start = performance.now();
+  let client: KvmCpuClient | undefined;
+  let kicks = 0;
+  let quantum: NodeJS.Timeout | undefined;
+  let limit: NodeJS.Timeout | undefined;
+  try {
+    client = await KvmCpuClient.start({
+      memory: memory.handle,
+      program: {
+        path: exePath,
+        argv: [opts.program, ...opts.args],
+        envp: env,
+        allowRead: (opts.allowRead ?? []).map((d) => path.resolve(d)),
+        cwd: process.cwd(),
+        seed: String(opts.seed ?? 0n),
+      },
+      hostFreqHz: freq.hz,
+      hostFactor: opts.hostFactor ?? 1,
+      output: opts.capture ? 'capture' : 'passthrough',
+      ...(opts.capture ? { onOutput: (fd: 1 | 2, d: Uint8Array) => (fd === 1 ? stdout : stderr).push(Buffer.from(d)) } : {}),
+      ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+    });
+    const c = client;
+    if (opts.quantumMs && opts.quantumMs > 0) {
+      quantum = setInterval(() => {
+        if (c.isRunning) {
+          kicks++;
+          c.kick(StopRequest.Pause);
+        }
+      }, opts.quantumMs);
+    }
+    let timedOut = false;
+    if (opts.maxSeconds && opts.maxSeconds > 0) {
+      limit = setTimeout(() => {
+        timedOut = true;
+        c.kick(StopRequest.TimeLimit);
+      }, opts.maxSeconds * 1000);
+    }
+    let end: RunEnd | undefined;
+    while (!end) {
+      const outcome = await c.run();
+      if (outcome.kind === 'exited') end = { kind: 'exited', status: outcome.status };
+      else if (outcome.kind === 'faulted') end = { kind: 'faulted', report: outcome.report };
+      else if (outcome.kind === 'stopped' || timedOut) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
+      // 'paused': a quantum ended; go on.
+    }
+    clearInterval(quantum);
+    clearTimeout(limit);
+    const stats = await c.finish();
+    client = undefined;
+    const statList = kvmStatsList(stats);
+    if (opts.statsDir) writeStats(opts.statsDir, statList);
+    const exitCode =
+      end.kind === 'exited' ? end.status & 0xff : end.kind === 'faulted' ? 128 + end.report.signalNumber : TIME_LIMIT_EXIT_CODE;
+    return {
+      end,
+      exitCode,
+      stats,
+      statList,
+      stdout: Buffer.concat(stdout),
+      stderr: Buffer.concat(stderr),
+      cpuid: c.cpuid,
+      wallSeconds: (performance.now() - start) / 1000,
+      kicks,
+      glibcBaseline,
+    };
+  } finally {
+    clearInterval(quantum);
+    clearTimeout(limit);
+    if (client) await client.terminate();
+    releasePhysicalMemory(memory);
+  }
+}
