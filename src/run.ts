@@ -6,7 +6,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import { allocatePhysicalMemory, DEFAULT_MEM_SIZE, releasePhysicalMemory } from './guest/physmem.js';
-import { isGlibcProgram } from './guest/elf.js';
+import { isGlibcProgram, parseElf } from './guest/elf.js';
 import { KvmCpuClient } from './kvm/client.js';
 import { StopRequest } from './kvm/control.js';
 import type { GuestFaultReport } from './kvm/faults.js';
@@ -73,6 +73,9 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
   } catch (e) {
     throw new ConfigError('program', `cannot read '${opts.program}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  const memSize = opts.memSize ?? DEFAULT_MEM_SIZE;
+  // Validate here so a bad ELF is a typed error naming its field before any VM exists.
+  parseElf(exeBytes, { memSize });
   const glibc = isGlibcProgram(exeBytes);
   const glibcBaseline = glibc && opts.glibcBaseline !== false;
   let env = opts.env ?? Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
@@ -82,7 +85,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     opts.onInfo?.('glibc program: steering it to baseline code paths (GLIBC_TUNABLES glibc.cpu.hwcaps); --no-glibc-baseline to disable');
   }
   const freq = opts.hostFreqHz ? { hz: opts.hostFreqHz, source: '--host-freq' } : detectHostFrequency();
-  const memory = allocatePhysicalMemory(opts.memSize ?? DEFAULT_MEM_SIZE, 'mmap');
+  const memory = allocatePhysicalMemory(memSize, 'mmap');
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const start = performance.now();

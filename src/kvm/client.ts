@@ -84,6 +84,10 @@ export class KvmCpuClient {
         reject(e);
       };
       this.worker.on('message', (m: FromWorker) => {
+        if (m.type === 'bootFailed') {
+          fail(deserializeError(m.error));
+          return;
+        }
         if (m.type === 'ready') {
           this.tid = m.tid;
           this.cpuid = m.cpuid;
@@ -110,6 +114,7 @@ export class KvmCpuClient {
         (this.opts.onWarning ?? ((s: string) => process.stderr.write(`switchsim: warning: ${s}\n`)))(m.message);
         return;
       case 'ready':
+      case 'bootFailed':
         return;
       default: {
         const p = this.pending.get(m.id);

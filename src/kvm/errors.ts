@@ -7,7 +7,8 @@
 import { InternalError, UserError } from '../errors.js';
 import { strerror } from '../native/libc.js';
 
-const FALLBACK = 'switchsim falls back to the atomic CPU (functional, slower) for fast-forwarding';
+// Keep in step with the README: the JS CPU models are the fallback once they exist.
+const FALLBACK = 'the KVM CPU needs /dev/kvm (Linux x86-64 with hardware virtualization); this version has no other CPU model yet';
 
 /** /dev/kvm is missing, cannot be opened, or speaks another API. */
 export class KvmUnavailableError extends UserError {

@@ -49,6 +49,7 @@ export type RunOutcome =
 
 export type FromWorker =
   | { type: 'ready'; tid: number; kvmRunAddress: bigint; cpuid: CpuidEntry[] }
+  | { type: 'bootFailed'; error: SerializedError }
   | { type: 'ran'; id: number; outcome: RunOutcome; state: VcpuStateName }
   | { type: 'paused'; id: number; state: VcpuStateName }
   | { type: 'state'; id: number; state: VcpuStateName; threadContext: Uint8Array }

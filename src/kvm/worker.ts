@@ -93,7 +93,16 @@ function boot(): KvmCPU {
   }
 }
 
-const cpu = boot();
+let booted: KvmCPU;
+try {
+  booted = boot();
+} catch (e) {
+  // Answer the start-up with the error (a bad ELF is a user fault, not a crash), then end.
+  post({ type: 'bootFailed', error: serializeError(e) });
+  port.close();
+  process.exit(1);
+}
+const cpu = booted;
 
 /** Answers a request; null when the answer is deliberately withheld (fault injection). */
 function handle(m: ToWorker): FromWorker | null {

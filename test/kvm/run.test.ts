@@ -59,6 +59,16 @@ describeKvm('KVM CPU runs every workload exactly like the host', () => {
     expect(r.stdout.toString()).toContain('AVX2 active: 0');
   });
 
+  it('a real static musl program prints its native output', async () => {
+    const w = workload('libc_hello_musl');
+    const r = await kvmRun('libc_hello_musl', w.testArgs);
+    expect(r.glibcBaseline).toBe(false);
+    const native = runNative('libc_hello_musl', w.testArgs, ENV);
+    expect(r.stdout.toString()).toBe(native.stdout.toString());
+    expect(r.exitCode).toBe(0);
+    expect(r.warnings).toEqual([]);
+  });
+
   it('glibc steering is switchable: without it glibc sees AVX2 exactly when the captured CPUID has it', async () => {
     const r = await kvmRun('libc_hello', workload('libc_hello').testArgs, { glibcBaseline: false });
     expect(r.glibcBaseline).toBe(false);
