@@ -513,7 +513,7 @@ describe('KVM errors', () => {
 
     const unavailable = new KvmUnavailableError('/dev/kvm', 'does not exist');
     expect(unavailable).toBeInstanceOf(UserError);
-    expect(unavailable.message).toMatch(/\/dev\/kvm: does not exist.*atomic CPU/);
+    expect(unavailable.message).toMatch(/\/dev\/kvm: does not exist.*the KVM CPU needs \/dev\/kvm/);
 
     const cap = new KvmCapabilityError('KVM_CAP_SYNC_REGS', 'syscall round trips', 0);
     expect(cap).toBeInstanceOf(UserError);
