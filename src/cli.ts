@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, SwitchsimError } from './errors.js';
-import { formatFaultReport } from './kvm/faults.js';
+import { formatFaultReport } from './guest/faults.js';
 import { runProgram } from './run.js';
 import { parseRunArgs, USAGE } from './cliArgs.js';
 

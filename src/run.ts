@@ -9,7 +9,7 @@ import { allocatePhysicalMemory, DEFAULT_MEM_SIZE, releasePhysicalMemory } from 
 import { isGlibcProgram, parseElf } from './guest/elf.js';
 import { KvmCpuClient } from './kvm/client.js';
 import { StopRequest } from './kvm/control.js';
-import type { GuestFaultReport } from './kvm/faults.js';
+import type { GuestFaultReport } from './guest/faults.js';
 import type { CpuidEntry } from './kvm/cpuid.js';
 import { detectHostFrequency } from './kvm/hostFreq.js';
 import { kvmStatsList, type KvmStats } from './kvm/stats.js';

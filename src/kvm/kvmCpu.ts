@@ -29,6 +29,12 @@
  * - faulted: the guest took an exception Linux would turn into a fatal signal.
  * - failed: switchsim hit an internal error; only finish is allowed.
  * - closed: fds released.
+ *
+ * Lockstep modes (differential testing against the JS cores, src/difftest): with `singleStep`
+ * every entry sets TF, the #DB after each instruction comes through the exception stub and run()
+ * returns 'stepped' (state 'paused'); a syscall instruction is one step (served, then 'stepped').
+ * With `stopAtSyscalls` run() returns 'syscall' right after the syscall instruction (rip =
+ * rcx = the next instruction, r11 = the flags) before serving it; the next run() serves it.
  */
 import { InternalError } from '../errors.js';
 import type { AddressSpace } from '../guest/addressSpace.js';
@@ -50,7 +56,7 @@ import {
 } from './abi.js';
 import { ControlBlock, StopRequest } from './control.js';
 import { describeExit, type KvmExit } from './exits.js';
-import { buildFaultReport, type GuestFaultReport } from './faults.js';
+import { buildFaultReport, type GuestFaultReport } from '../guest/faults.js';
 import { KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './ioctls.js';
 import { KvmVM } from './kvmVm.js';
 import type { RunOutcome, VcpuStateName } from './protocol.js';
@@ -68,6 +74,9 @@ const KVM_TO_GPR: Record<KvmRegName, number> = {
 };
 
 const RFLAGS_FIXED = 0x2n;
+const RFLAGS_TF = 0x100n;
+const RFLAGS_RF = 0x10000n;
+const DEBUG_VECTOR = 1;
 const DOORBELL = BigInt(SE_SYSCALL_DOORBELL_PHYS);
 /** What SYSRET restores from R11 (Linux: everything but RF and VM), bit 1 forced. */
 const SYSRET_RFLAGS_MASK = 0x3c7fd7n;
@@ -81,6 +90,8 @@ export interface KvmCpuOptions {
   hostFreqHz: number;
   hostFactor: number;
   warn: (message: string) => void;
+  /** Replaces the host-time guest clock (lockstep runs give both CPUs the same deterministic clock). */
+  clock?: { guestTimeNs: () => bigint; cpuTimeNs: () => bigint };
 }
 
 export class KvmCPU {
@@ -92,6 +103,12 @@ export class KvmCPU {
   private fault: GuestFaultReport | null = null;
   private readonly warnedM5ops = new Set<number>();
   private readonly thread: SyscallThread;
+  /** Set TF on every entry and return 'stepped' after each instruction (lockstep per instruction). */
+  singleStep = false;
+  /** Return 'syscall' before serving each syscall (lockstep at syscalls). */
+  stopAtSyscalls = false;
+  /** A syscall stopped at by stopAtSyscalls, served on the next run(). */
+  private pendingSyscall = false;
 
   constructor(
     readonly machine: KvmVM,
@@ -112,6 +129,7 @@ export class KvmCPU {
       // Guest clock = estimated guest cycles at the guest frequency (= host frequency).
       guestTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
       cpuTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
+      ...(opts.clock ? { guestTimeNs: opts.clock.guestTimeNs, cpuTimeNs: opts.clock.cpuTimeNs } : {}),
     };
   }
 
@@ -187,8 +205,17 @@ export class KvmCPU {
     const stats = this.stats;
     const exits = stats.exits;
     try {
+      if (this.pendingSyscall) {
+        this.pendingSyscall = false;
+        const outcome = this.serveSyscall();
+        if (outcome) return outcome;
+      }
       for (;;) {
         this.flushTlbIfNeeded();
+        if (this.singleStep) {
+          writeSyncReg(this.run, 'rflags', readSyncReg(this.run, 'rflags') | RFLAGS_TF);
+          vcpu.markDirty(KVM_SYNC_X86_REGS);
+        }
         const t0 = process.hrtime.bigint();
         const exit = vcpu.run();
         const t1 = process.hrtime.bigint();
@@ -231,6 +258,24 @@ export class KvmCPU {
 
   private syscall(): RunOutcome | null {
     const run = this.run;
+    // TF in the saved flags is ours (single-step), not the program's.
+    if (this.singleStep) writeSyncReg(run, 'r11', readSyncReg(run, 'r11') & ~RFLAGS_TF);
+    if (this.stopAtSyscalls) {
+      // Present the state right after the syscall instruction: user rip and flags, CPL3.
+      writeSyncReg(run, 'rip', readSyncReg(run, 'rcx'));
+      writeSyncReg(run, 'rflags', (readSyncReg(run, 'r11') & SYSRET_RFLAGS_MASK) | RFLAGS_FIXED);
+      this.machine.restoreUserSegments();
+      this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+      this.pendingSyscall = true;
+      this._state = 'paused';
+      return { kind: 'syscall', nr: Number(readSyncReg(run, 'rax')) };
+    }
+    return this.serveSyscall();
+  }
+
+  /** Emulates the syscall in the sync block's registers, then SYSRET. */
+  private serveSyscall(): RunOutcome | null {
+    const run = this.run;
     const nr = Number(readSyncReg(run, 'rax'));
     const args = [
       readSyncReg(run, 'rdi'), readSyncReg(run, 'rsi'), readSyncReg(run, 'rdx'),
@@ -252,17 +297,31 @@ export class KvmCPU {
     writeSyncReg(run, 'rflags', (readSyncReg(run, 'r11') & SYSRET_RFLAGS_MASK) | RFLAGS_FIXED);
     this.machine.restoreUserSegments();
     this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+    if (this.singleStep) {
+      this._state = 'paused';
+      return { kind: 'stepped' };
+    }
     return null;
   }
 
   private exception(): RunOutcome {
     const run = this.run;
     const frame = readExceptionFrame(this.aspace.phys, readSyncReg(run, 'rsp'));
+    if (frame.vector === DEBUG_VECTOR && this.singleStep) {
+      // Our single-step trap: resume from the frame (TF is set again on the next entry).
+      writeSyncReg(run, 'rip', frame.rip);
+      writeSyncReg(run, 'rsp', frame.rsp);
+      writeSyncReg(run, 'rflags', (frame.rflags & ~(RFLAGS_TF | RFLAGS_RF)) | RFLAGS_FIXED);
+      this.machine.restoreUserSegments();
+      this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+      this._state = 'paused';
+      return { kind: 'stepped' };
+    }
     const cr2 = readSyncSreg(run, 'cr2');
     // Put the user state back as the exception found it, so a report or getState sees it.
     writeSyncReg(run, 'rip', frame.rip);
     writeSyncReg(run, 'rsp', frame.rsp);
-    writeSyncReg(run, 'rflags', frame.rflags | RFLAGS_FIXED);
+    writeSyncReg(run, 'rflags', (this.singleStep ? frame.rflags & ~RFLAGS_TF : frame.rflags) | RFLAGS_FIXED);
     this.machine.restoreUserSegments();
     this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
     const report = buildFaultReport(frame.vector, frame.errorCode, frame.rip, cr2, this.codeBytesAt(frame.rip));

@@ -6,7 +6,7 @@
 import type { PhysicalMemoryHandle } from '../guest/physmem.js';
 import type { CpuidEntry } from './cpuid.js';
 import type { KvmStats } from './stats.js';
-import type { GuestFaultReport } from './faults.js';
+import type { GuestFaultReport } from '../guest/faults.js';
 
 /** What the worker needs to build the VM and load the program. */
 export interface KvmWorkerConfig {
@@ -45,7 +45,11 @@ export type RunOutcome =
   | { kind: 'exited'; status: number }
   | { kind: 'faulted'; report: GuestFaultReport }
   | { kind: 'paused' }
-  | { kind: 'stopped'; reason: 'timeLimit' };
+  | { kind: 'stopped'; reason: 'timeLimit' }
+  /** Single-step mode (KvmCPU.singleStep): one instruction done. */
+  | { kind: 'stepped' }
+  /** KvmCPU.stopAtSyscalls: a syscall instruction executed, not served yet (the next run serves it). */
+  | { kind: 'syscall'; nr: number };
 
 export type FromWorker =
   | { type: 'ready'; tid: number; kvmRunAddress: bigint; cpuid: CpuidEntry[] }

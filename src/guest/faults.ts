@@ -2,7 +2,7 @@
  * Guest faults as Linux would deliver them: which signal an exception vector becomes, and the
  * report the user sees (signal, fault address, rip, instruction bytes and disassembly).
  */
-import { disassembleOne, hexBytes } from '../guest/disasm.js';
+import { disassembleOne, hexBytes } from './disasm.js';
 
 export const SIGNALS = {
   SIGILL: 4,

@@ -1,0 +1,280 @@
+/**
+ * The atomic CPU: functional execution of the guest, one basic block of cached closures at a
+ * time, with exact instruction counts (gem5's AtomicSimpleCPU: one cycle per instruction).
+ * It shares the guest layer (address space, syscalls) with the KVM CPU and reports faults the
+ * same way. Hooks for cache/branch-predictor warming can wrap `run` later; a block-translation
+ * (JIT) fast path can replace `decodeBlock` without touching the loop.
+ */
+import type { AddressSpace } from '../guest/addressSpace.js';
+import { buildFaultReport, type GuestFaultReport } from '../guest/faults.js';
+import { M5OP_VADDR, M5OP_SIZE } from '../guest/layout.js';
+import type { Process } from '../guest/process.js';
+import type { SyscallThread } from '../guest/syscalls.js';
+import { Gpr, THREAD_CONTEXT_VERSION, type ThreadContext } from '../guest/threadContext.js';
+import type { CpuidEntry } from '../kvm/cpuid.js';
+import { BASELINE_CPUID, cpuidLookup } from './cpuidTable.js';
+import { decodeBlock, type Block } from './decode.js';
+import { GuestException, GuestIoAccess } from './errors.js';
+import { readFlags, writeFlags } from './flags.js';
+import { GuestMemory } from './memory.js';
+import { CpuState, Event } from './state.js';
+
+const TWO32 = 4294967296;
+
+export type AtomicOutcome =
+  | { kind: 'exited'; status: number }
+  | { kind: 'faulted'; report: GuestFaultReport }
+  | { kind: 'limit' }
+  | { kind: 'syscall' };
+
+export interface AtomicOptions {
+  aspace: AddressSpace;
+  process?: Process;
+  /** The CPUID table to answer with (default: the baseline table). */
+  cpuid?: readonly CpuidEntry[];
+  /** Guest clock for time syscalls and rdtsc scaling (cycles = instructions). */
+  freqHz?: number;
+  warn?: (message: string) => void;
+}
+
+export const M5OP_NAMES: Record<number, string> = {
+  0x21: 'exit', 0x22: 'fail', 0x40: 'reset_stats', 0x41: 'dump_stats', 0x42: 'dump_reset_stats',
+  0x43: 'checkpoint', 0x52: 'switch_cpu', 0x5a: 'work_begin', 0x5b: 'work_end',
+};
+
+export class AtomicCPU {
+  readonly s = new CpuState();
+  readonly mem: GuestMemory;
+  private readonly blocks = new Map<number, Block>();
+  private readonly freqHz: number;
+  private readonly thread: SyscallThread;
+  /** Return 'syscall' before serving each syscall (lockstep testing). */
+  stopAtSyscalls = false;
+  private syscallPending = false;
+  private readonly warnedM5ops = new Set<number>();
+  private exitStatus: number | null = null;
+
+  constructor(private readonly opts: AtomicOptions) {
+    this.mem = new GuestMemory(opts.aspace);
+    this.mem.onCodeWrite = () => this.invalidateCode();
+    this.s.mem = this.mem;
+    this.s.cpuid = cpuidLookup(opts.cpuid ?? BASELINE_CPUID);
+    this.freqHz = opts.freqHz ?? 2e9;
+    const s = this.s;
+    this.thread = {
+      getFsBase: () => BigInt(s.fsBase),
+      setFsBase: (v) => {
+        s.fsBase = Number(v);
+      },
+      getGsBase: () => BigInt(s.gsBase),
+      setGsBase: (v) => {
+        s.gsBase = Number(v);
+      },
+      guestTimeNs: () => BigInt(Math.round((s.instructions / this.freqHz) * 1e9)),
+      cpuTimeNs: () => BigInt(Math.round((s.instructions / this.freqHz) * 1e9)),
+    };
+  }
+
+  get instructions(): number {
+    return this.s.instructions;
+  }
+
+  get exitCode(): number | null {
+    return this.exitStatus;
+  }
+
+  /** Drops every decoded block (code was written, or mappings changed). */
+  invalidateCode(): void {
+    this.blocks.clear();
+    this.mem.codePages.clear();
+    this.mem.flushTlb();
+  }
+
+  setThreadContext(tc: ThreadContext): void {
+    const s = this.s;
+    tc.gpr.forEach((v, i) => s.setReg64(i, v));
+    s.rip = Number(tc.rip);
+    s.eflags = 0x2;
+    writeFlags(s, Number(tc.rflags & 0xffffffffn), 0xffffffff);
+    s.fsBase = Number(tc.fsBase);
+    s.gsBase = Number(tc.gsBase);
+    s.xmm8.set(tc.xmm);
+    s.mxcsr = tc.mxcsr;
+    s.fcw = tc.x87.fcw;
+    s.fsw = tc.x87.fsw;
+    s.ftw = tc.x87.ftw;
+    s.fop = tc.x87.fop;
+    s.fip = tc.x87.fip;
+    s.fdp = tc.x87.fdp;
+    s.st.set(tc.x87.st);
+    this.segs = { ...tc.seg };
+  }
+
+  private segs = { cs: 0x33, ss: 0x2b, ds: 0, es: 0, fs: 0, gs: 0 };
+
+  getThreadContext(): ThreadContext {
+    const s = this.s;
+    return {
+      version: THREAD_CONTEXT_VERSION,
+      gpr: Array.from({ length: 16 }, (_, i) => s.getReg64(i)),
+      rip: BigInt(s.rip),
+      rflags: BigInt(readFlags(s)),
+      fsBase: BigInt(s.fsBase),
+      gsBase: BigInt(s.gsBase),
+      seg: { ...this.segs },
+      xmm: s.xmm8.slice(),
+      mxcsr: s.mxcsr,
+      x87: { fcw: s.fcw, fsw: s.fsw, ftw: s.ftw, fop: s.fop, fip: s.fip, fdp: s.fdp, st: s.st.slice() },
+    };
+  }
+
+  private block(rip: number): Block {
+    let b = this.blocks.get(rip);
+    if (b === undefined) {
+      b = decodeBlock(this.mem, rip);
+      this.blocks.set(rip, b);
+      for (const p of b.pages) this.mem.codePages.add(p);
+    }
+    return b;
+  }
+
+  /** Runs at most `maxInstructions`; returns why it stopped. */
+  run(maxInstructions: number): AtomicOutcome {
+    const s = this.s;
+    const mem = this.mem;
+    let budget = maxInstructions;
+    if (this.syscallPending) {
+      this.syscallPending = false;
+      const out = this.serveSyscall();
+      if (out) return out;
+    }
+    while (budget > 0) {
+      mem.syncTlb();
+      const b = this.block(s.rip);
+      const n = b.n <= budget ? b.n : budget;
+      const execs = b.execs;
+      let i = 0;
+      try {
+        for (; i < n; i++) execs[i]!(s);
+      } catch (e) {
+        s.instructions += i;
+        budget -= i;
+        const out = this.exception(e, b, i);
+        if (out) return out;
+        continue;
+      }
+      s.instructions += n;
+      budget -= n;
+      if (n < b.n) {
+        s.rip = b.rips[n]!;
+        break;
+      }
+      if (!b.setsRip) s.rip = b.end;
+      if (s.event !== Event.None) {
+        const out = this.event();
+        if (out) return out;
+      }
+    }
+    return { kind: 'limit' };
+  }
+
+  /** An exception from instruction `i` of block `b`: retry after I/O, or end the guest. */
+  private exception(e: unknown, b: Block, i: number): AtomicOutcome | null {
+    const s = this.s;
+    const rip = b.rips[i]!;
+    if (e instanceof GuestIoAccess) {
+      s.rip = rip;
+      const out = this.io(e);
+      return out;
+    }
+    if (e instanceof GuestException) {
+      s.rip = rip;
+      const cr2 = e.vector === 14 ? BigInt(Math.min(e.address, 2 ** 64 - 1)) : 0n;
+      const report = buildFaultReport(e.vector, BigInt(e.errorCode), BigInt(rip), cr2, this.codeBytes(rip));
+      return { kind: 'faulted', report };
+    }
+    s.rip = rip;
+    throw e;
+  }
+
+  /** gem5's address-form m5op: an access to the m5op window, served then re-executed. */
+  private io(e: GuestIoAccess): AtomicOutcome | null {
+    if (e.address >= M5OP_VADDR && e.address < M5OP_VADDR + M5OP_SIZE) {
+      const func = Math.floor((e.address - M5OP_VADDR) / 256);
+      const out = this.m5op(func);
+      if (out) return out;
+      this.mem.ioAnswer = { address: e.address, value: 0 };
+      return null;
+    }
+    const report = buildFaultReport(14, 6n, BigInt(this.s.rip), BigInt(e.address), this.codeBytes(this.s.rip));
+    return { kind: 'faulted', report: { ...report, signal: 'SIGBUS', signalNumber: 7 } };
+  }
+
+  private m5op(func: number): AtomicOutcome | null {
+    const s = this.s;
+    if (func === 0x21 || func === 0x22) {
+      const status = func === 0x21 ? 0 : s.g[2 * Gpr.rdi]! & 0xff;
+      this.exitStatus = status;
+      return { kind: 'exited', status };
+    }
+    if (!this.warnedM5ops.has(func)) {
+      this.warnedM5ops.add(func);
+      this.opts.warn?.(`m5op 0x${func.toString(16)} (${M5OP_NAMES[func] ?? 'unknown'}) is not handled by the atomic CPU yet; ignored`);
+    }
+    return null;
+  }
+
+  private event(): AtomicOutcome | null {
+    const s = this.s;
+    const ev = s.event;
+    s.event = Event.None;
+    if (ev === Event.Syscall) {
+      if (this.stopAtSyscalls) {
+        this.syscallPending = true;
+        return { kind: 'syscall' };
+      }
+      return this.serveSyscall();
+    }
+    if (ev === Event.M5op) return this.m5op(s.eventArg);
+    return null;
+  }
+
+  private serveSyscall(): AtomicOutcome | null {
+    const s = this.s;
+    const p = this.opts.process;
+    const g = s.g;
+    const arg = (r: number) => (BigInt(g[2 * r + 1]! >>> 0) << 32n) | BigInt(g[2 * r]! >>> 0);
+    const nr = Number(arg(Gpr.rax));
+    if (!p) throw new Error(`syscall ${nr} with no process attached`);
+    const out = p.syscall(this.thread, nr, [
+      arg(Gpr.rdi), arg(Gpr.rsi), arg(Gpr.rdx), arg(Gpr.r10), arg(Gpr.r8), arg(Gpr.r9),
+    ]);
+    if (out.kind === 'exit') {
+      this.exitStatus = out.status;
+      return { kind: 'exited', status: out.status };
+    }
+    s.setReg64(Gpr.rax, out.value);
+    // Mappings may have changed: drop stale translations and decoded code of unmapped pages.
+    if (this.mem.aspace.tlbGeneration !== this.lastGeneration) {
+      this.lastGeneration = this.mem.aspace.tlbGeneration;
+      this.invalidateCode();
+    }
+    return null;
+  }
+
+  private lastGeneration = -1;
+
+  private codeBytes(rip: number): Uint8Array {
+    const out: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      try {
+        out.push(this.mem.aspace.phys.bytes[this.mem.aspace.translate(rip + i, 'read')]!);
+      } catch {
+        break;
+      }
+    }
+    return Uint8Array.from(out);
+  }
+}
+
+export { TWO32 };

@@ -1,0 +1,2 @@
+/** Loads every ISA file so its builders register themselves. */
+import './core.js';

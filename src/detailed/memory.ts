@@ -1,0 +1,258 @@
+/**
+ * Guest memory as the functional core sees it: virtual accesses with user permissions through
+ * the address space's page map, cached in a small direct-mapped TLB per access kind. Faults are
+ * raised exactly as the hardware would (#PF with error code and address, #GP for non-canonical
+ * addresses), so the core reports what KVM reports.
+ */
+import type { AddressSpace } from '../guest/addressSpace.js';
+import { PM_EXEC, PM_FLAG_MASK, PM_IO, PM_READ, PM_WRITE } from '../guest/pageTables.js';
+import { GuestException, GuestIoAccess, VEC_GP, VEC_PF } from './errors.js';
+
+const PAGE = 4096;
+const TLB_SIZE = 1024;
+const USER_LIMIT = 2 ** 47;
+const CANONICAL_HIGH = 2 ** 64 - 2 ** 47;
+
+// #PF error code bits
+const PF_P = 1;
+const PF_W = 2;
+const PF_U = 4;
+const PF_I = 16;
+
+const enum Kind {
+  Read = 0,
+  Write = 1,
+  Exec = 2,
+}
+
+export class GuestMemory {
+  readonly bytes: Uint8Array;
+  readonly dv: DataView;
+  /** Tags (virtual page numbers) and physical page bases, per access kind. */
+  private readonly tag: Float64Array[] = [0, 1, 2].map(() => new Float64Array(TLB_SIZE).fill(-1));
+  private readonly base: Float64Array[] = [0, 1, 2].map(() => new Float64Array(TLB_SIZE));
+  private generation: number;
+  /** Pages holding decoded code: writes to them go the slow way and call onCodeWrite. */
+  readonly codePages = new Set<number>();
+  onCodeWrite: (vpn: number) => void = () => {};
+  /** High half of the last read64. */
+  hi = 0;
+  /** An I/O access being re-executed after the CPU served it: its answer. */
+  ioAnswer: { address: number; value: number } | null = null;
+
+  constructor(readonly aspace: AddressSpace) {
+    this.bytes = aspace.phys.bytes;
+    this.dv = aspace.phys.view;
+    this.generation = aspace.tlbGeneration;
+  }
+
+  /** Drops cached translations when mappings were removed or downgraded. */
+  syncTlb(): void {
+    if (this.aspace.tlbGeneration !== this.generation) {
+      this.generation = this.aspace.tlbGeneration;
+      this.flushTlb();
+    }
+  }
+
+  flushTlb(): void {
+    for (const t of this.tag) t.fill(-1);
+  }
+
+  /** Physical address of `addr` for an access of kind `k`; fills the TLB or raises the fault. */
+  private miss(addr: number, k: Kind, size: number): number {
+    if (!(addr >= 0 && addr < USER_LIMIT)) {
+      // Upper-half canonical addresses are supervisor pages (a #PF from user mode); the rest #GP.
+      if (addr >= CANONICAL_HIGH && addr < 2 ** 64) {
+        throw new GuestException(VEC_PF, PF_U | errBits(k) | (this.isMappedKernel() ? PF_P : 0), addr);
+      }
+      throw new GuestException(VEC_GP, 0, 0);
+    }
+    const e = this.aspace.pageTables.entry(addr);
+    const need = k === Kind.Read ? PM_READ : k === Kind.Write ? PM_WRITE : PM_EXEC;
+    if ((e & need) === 0) {
+      throw new GuestException(VEC_PF, PF_U | errBits(k) | (e !== 0 ? PF_P : 0), addr);
+    }
+    if (e & PM_IO) {
+      const ans = this.ioAnswer;
+      if (ans && ans.address === addr) {
+        this.ioAnswer = null;
+        return -2 - ans.value; // served: ≤ -2 tells the caller to take the answer, not memory
+      }
+      throw new GuestIoAccess(addr, size, k === Kind.Write);
+    }
+    const vpn = Math.floor(addr / PAGE);
+    const physPage = e - (e & PM_FLAG_MASK);
+    if (!(k === Kind.Write && this.codePages.has(vpn))) {
+      const i = vpn & (TLB_SIZE - 1);
+      this.tag[k]![i] = vpn;
+      this.base[k]![i] = physPage;
+    } else {
+      this.onCodeWrite(vpn);
+    }
+    return physPage + (addr % PAGE);
+  }
+
+  private isMappedKernel(): boolean {
+    return true; // the SE kernel's pages are the only supervisor mappings
+  }
+
+  /** Physical address for a `size`-byte access that does not cross a page, or -1 when it does. */
+  private phys(addr: number, k: Kind, size: number): number {
+    const off = addr % PAGE;
+    if (off + size > PAGE || !(addr >= 0)) return -1;
+    const vpn = (addr - off) / PAGE;
+    const i = vpn & (TLB_SIZE - 1);
+    if (this.tag[k]![i] === vpn) return this.base[k]![i]! + off;
+    return this.miss(addr, k, size);
+  }
+
+  read8(addr: number): number {
+    const p = this.phys(addr, Kind.Read, 1);
+    if (p >= 0) return this.bytes[p]!;
+    if (p < -1) return this.ioValue(p);
+    return this.bytes[this.miss(addr, Kind.Read, 1)]!;
+  }
+
+  read16(addr: number): number {
+    const p = this.phys(addr, Kind.Read, 2);
+    if (p >= 0) return this.dv.getUint16(p, true);
+    if (p < -1) return this.ioValue(p) & 0xffff;
+    return this.read8(addr) | (this.read8(addr + 1) << 8);
+  }
+
+  read32(addr: number): number {
+    const p = this.phys(addr, Kind.Read, 4);
+    if (p >= 0) return this.dv.getUint32(p, true);
+    if (p < -1) return this.ioValue(p) >>> 0;
+    return this.splitRead(addr, 4);
+  }
+
+  /** Returns the low half; the high half is left in `hi`. */
+  read64(addr: number): number {
+    const p = this.phys(addr, Kind.Read, 8);
+    if (p >= 0) {
+      this.hi = this.dv.getUint32(p + 4, true);
+      return this.dv.getUint32(p, true);
+    }
+    if (p < -1) {
+      this.hi = 0;
+      return this.ioValue(p) >>> 0;
+    }
+    const lo = this.splitRead(addr, 4);
+    this.hi = this.splitRead(addr + 4, 4);
+    return lo;
+  }
+
+  write8(addr: number, v: number): void {
+    const p = this.phys(addr, Kind.Write, 1);
+    if (p >= 0) this.bytes[p] = v;
+    else if (p === -1) this.bytes[this.miss(addr, Kind.Write, 1)] = v;
+  }
+
+  write16(addr: number, v: number): void {
+    const p = this.phys(addr, Kind.Write, 2);
+    if (p >= 0) this.dv.setUint16(p, v, true);
+    else if (p === -1) this.splitWrite(addr, v, 2);
+  }
+
+  write32(addr: number, v: number): void {
+    const p = this.phys(addr, Kind.Write, 4);
+    if (p >= 0) this.dv.setUint32(p, v, true);
+    else if (p === -1) this.splitWrite(addr, v, 4);
+  }
+
+  write64(addr: number, lo: number, hi: number): void {
+    const p = this.phys(addr, Kind.Write, 8);
+    if (p >= 0) {
+      this.dv.setUint32(p, lo, true);
+      this.dv.setUint32(p + 4, hi, true);
+    } else if (p === -1) {
+      // Check both pages before writing anything: a faulting store changes no memory.
+      this.probeWrite(addr, 8);
+      this.splitWrite(addr, lo, 4);
+      this.splitWrite(addr + 4, hi, 4);
+    }
+  }
+
+  /** Reads `n` bytes into `out` (e.g. a 16-byte SSE load). */
+  readBytes(addr: number, out: Uint8Array, n: number): void {
+    const p = this.phys(addr, Kind.Read, n);
+    if (p >= 0) {
+      out.set(this.bytes.subarray(p, p + n));
+      return;
+    }
+    for (let i = 0; i < n; i++) out[i] = this.read8(addr + i);
+  }
+
+  writeBytes(addr: number, src: Uint8Array, n: number): void {
+    const p = this.phys(addr, Kind.Write, n);
+    if (p >= 0) {
+      this.bytes.set(src.subarray(0, n), p);
+      return;
+    }
+    this.probeWrite(addr, n);
+    for (let i = 0; i < n; i++) this.write8(addr + i, src[i]!);
+  }
+
+  /** Raises the fault a write of `n` bytes at `addr` would raise, without writing. */
+  probeWrite(addr: number, n: number): void {
+    this.translateOrFault(addr, Kind.Write);
+    this.translateOrFault(addr + n - 1, Kind.Write);
+  }
+
+  probeRead(addr: number, n: number): void {
+    this.translateOrFault(addr, Kind.Read);
+    this.translateOrFault(addr + n - 1, Kind.Read);
+  }
+
+  private translateOrFault(addr: number, k: Kind): number {
+    const off = addr % PAGE;
+    const vpn = (addr - off) / PAGE;
+    const i = vpn & (TLB_SIZE - 1);
+    if (addr >= 0 && this.tag[k]![i] === vpn) return this.base[k]![i]! + off;
+    return this.miss(addr, k, 1);
+  }
+
+  /** Fetches up to `max` instruction bytes at `addr` (exec permission); stops at an unmapped page. */
+  fetch(addr: number, max: number): { bytes: Uint8Array; faultAt: number } {
+    const out = new Uint8Array(max);
+    let n = 0;
+    let faultAt = -1;
+    while (n < max) {
+      let p: number;
+      try {
+        p = this.translateOrFault(addr + n, Kind.Exec);
+      } catch (e) {
+        if (n === 0) throw e;
+        faultAt = addr + n;
+        break;
+      }
+      const chunk = Math.min(max - n, PAGE - ((addr + n) % PAGE));
+      out.set(this.bytes.subarray(p, p + chunk), n);
+      n += chunk;
+    }
+    return { bytes: out.subarray(0, n), faultAt };
+  }
+
+  private ioValue(p: number): number {
+    return -2 - p;
+  }
+
+  private splitRead(addr: number, n: number): number {
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + this.read8(addr + i);
+    return v;
+  }
+
+  private splitWrite(addr: number, v: number, n: number): void {
+    if (n > 1) this.probeWrite(addr, n);
+    for (let i = 0; i < n; i++) {
+      this.write8(addr + i, v & 0xff);
+      v >>>= 8;
+    }
+  }
+}
+
+function errBits(k: Kind): number {
+  return k === Kind.Write ? PF_W : k === Kind.Exec ? PF_I : 0;
+}

@@ -1,0 +1,110 @@
+/**
+ * Architectural state of the functional x86-64 core, laid out for speed in JS:
+ * - GPRs as 32-bit halves in one Int32Array: g[2r] = low half, g[2r+1] = high half, r in x86
+ *   encoding order (rax=0 … r15=15). Hot paths never touch BigInt.
+ * - Arithmetic flags are lazy (flags.ts): the last flag-writing operation is recorded and the
+ *   flags are computed only when something reads them.
+ * - XMM registers in one 256-byte buffer with typed views of every width.
+ */
+import { Gpr } from '../guest/threadContext.js';
+import type { GuestMemory } from './memory.js';
+import type { CpuidLookup } from './cpuidTable.js';
+
+export const enum CcOp {
+  /** Flags are in `eflags` already. */
+  Eager = 0,
+  Add,
+  Adc,
+  Sub,
+  Sbb,
+  Logic,
+  Inc,
+  Dec,
+}
+
+export const CF = 0x1;
+export const PF = 0x4;
+export const AF = 0x10;
+export const ZF = 0x40;
+export const SF = 0x80;
+export const TF = 0x100;
+export const IF = 0x200;
+export const DF = 0x400;
+export const OF = 0x800;
+export const ARITH_FLAGS = CF | PF | AF | ZF | SF | OF;
+
+/** What ended a block early: a syscall or another event the CPU loop must serve. */
+export const enum Event {
+  None = 0,
+  Syscall = 1,
+  /** m5op magic instruction (0F 04 imm16): `eventArg` is the function. */
+  M5op = 2,
+}
+
+export class CpuState {
+  /** Guest memory, set by the CPU that owns this state. */
+  mem!: GuestMemory;
+  /** CPUID answers (the table the guest sees under KVM). */
+  cpuid!: CpuidLookup;
+  /** GPR halves: g[2r] low, g[2r+1] high (signed int32 storage; read unsigned with >>> 0). */
+  readonly g = new Int32Array(32);
+  rip = 0;
+  fsBase = 0;
+  gsBase = 0;
+
+  // Lazy flags: op kind, operand size in bytes, result and operands (unsigned 32-bit halves).
+  ccOp: CcOp = CcOp.Eager;
+  ccSize = 4;
+  ccRes = 0;
+  ccResHi = 0;
+  ccA = 0;
+  ccAHi = 0;
+  ccB = 0;
+  ccBHi = 0;
+  /** Carry-in for ADC/SBB, preserved CF for INC/DEC. */
+  ccC = 0;
+  /**
+   * The flag word. Arithmetic flags here are valid only when ccOp is Eager; the other bits
+   * (DF, IF, TF, AC, ID, bit 1) always live here.
+   */
+  eflags = 0x202;
+
+  /** Scratch: high half of the last 64-bit operand read. */
+  hi = 0;
+
+  readonly xmmBuf = new ArrayBuffer(256);
+  readonly xmm8 = new Uint8Array(this.xmmBuf);
+  readonly xmm16 = new Uint16Array(this.xmmBuf);
+  readonly xmm32 = new Int32Array(this.xmmBuf);
+  readonly xmmU32 = new Uint32Array(this.xmmBuf);
+  readonly xmmF32 = new Float32Array(this.xmmBuf);
+  readonly xmmF64 = new Float64Array(this.xmmBuf);
+  mxcsr = 0x1f80;
+
+  // x87 control/status: the core supports the control instructions libc uses, not x87 math.
+  fcw = 0x37f;
+  fsw = 0;
+  ftw = 0;
+  fop = 0;
+  fip = 0n;
+  fdp = 0n;
+  readonly st = new Uint8Array(80);
+
+  /** Instructions retired. */
+  instructions = 0;
+  event: Event = Event.None;
+  eventArg = 0;
+
+  getReg64(r: number): bigint {
+    return (BigInt(this.g[2 * r + 1]! >>> 0) << 32n) | BigInt(this.g[2 * r]! >>> 0);
+  }
+
+  setReg64(r: number, v: bigint): void {
+    this.g[2 * r] = Number(v & 0xffffffffn) | 0;
+    this.g[2 * r + 1] = Number((v >> 32n) & 0xffffffffn) | 0;
+  }
+
+  get rsp(): number {
+    return (this.g[2 * Gpr.rsp + 1]! >>> 0) * 4294967296 + (this.g[2 * Gpr.rsp]! >>> 0);
+  }
+}
