@@ -1,14 +1,15 @@
 /** Parsing of `switchsim run` arguments: options first, then the program, then the guest's args. */
 import { ConfigError } from './errors.js';
 import { parseSize } from './guest/physmem.js';
-import { TIME_LIMIT_EXIT_CODE, type RunOptions } from './run.js';
+import { CPU_MODELS, TIME_LIMIT_EXIT_CODE, type CpuModelName, type RunOptions } from './run.js';
 
 export const USAGE = `usage: switchsim run [options] [--] <program> [guest args...]
 
 Runs a static x86-64 Linux program in syscall-emulation mode.
 
 options:
-  --cpu kvm                 CPU model (kvm: real hardware virtualization via /dev/kvm)
+  --cpu kvm|atomic          CPU model: kvm (hardware virtualization via /dev/kvm, default)
+                            or atomic (functional x86-64 core in JS, exact instruction counts)
   --host-factor F           guest cycles per host cycle (default 1.0)
   --host-freq HZ            host clock for host time -> cycles (e.g. 2.1GHz; default: detected)
   --max-seconds S           stop the guest after S wall seconds (exit code ${TIME_LIMIT_EXIT_CODE})
@@ -77,8 +78,10 @@ export function parseRunArgs(argv: string[]): ParsedRun {
     switch (arg) {
       case '--cpu': {
         const cpu = val(arg);
-        if (cpu !== 'kvm') throw new ConfigError('--cpu', `unknown CPU model '${cpu}' (available: kvm)`);
-        opts.cpu = cpu;
+        if (!(CPU_MODELS as readonly string[]).includes(cpu)) {
+          throw new ConfigError('--cpu', `unknown CPU model '${cpu}' (available: ${CPU_MODELS.join(', ')})`);
+        }
+        opts.cpu = cpu as CpuModelName;
         break;
       }
       case '--host-factor':

@@ -14,13 +14,17 @@ import type { CpuidEntry } from './kvm/cpuid.js';
 import { detectHostFrequency } from './kvm/hostFreq.js';
 import { kvmStatsList, type KvmStats } from './kvm/stats.js';
 import { writeStats, type Stat } from './stats.js';
+import { runAtomicProgram, type AtomicStats } from './detailed/runAtomic.js';
 
 /** glibc's documented tunable that masks CPU features from its ifunc dispatch (KVM-NOTES.md). */
 export const GLIBC_BASELINE_TUNABLES =
   'glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX2,-AVX,-FMA,-FMA4,-BMI1,-BMI2,-LZCNT,-MOVBE,-ERMS,-FSRM,-AVX_Fast_Unaligned_Load,-Prefer_No_VZEROUPPER';
 
+export type CpuModelName = 'kvm' | 'atomic';
+export const CPU_MODELS: readonly CpuModelName[] = ['kvm', 'atomic'];
+
 export interface RunOptions {
-  cpu: 'kvm';
+  cpu: CpuModelName;
   program: string;
   args: string[];
   /** The guest's environment (default: the host's). */
@@ -30,7 +34,7 @@ export interface RunOptions {
   hostFreqHz?: number;
   hostFactor?: number;
   maxSeconds?: number;
-  /** Kick the vCPU out of KVM_RUN every this many ms (time quanta). */
+  /** Kick the vCPU out of KVM_RUN every this many ms (time quanta; KVM only). */
   quantumMs?: number;
   seed?: bigint;
   /** Steer glibc programs to baseline code paths (default true). */
@@ -38,6 +42,8 @@ export interface RunOptions {
   statsDir?: string;
   /** Capture guest stdout/stderr instead of passing them through. */
   capture?: boolean;
+  /** Atomic CPU: answer CPUID with this table (default: captured from KVM where available, else baseline). */
+  cpuid?: readonly CpuidEntry[];
   onWarning?: (message: string) => void;
   onInfo?: (message: string) => void;
 }
@@ -51,20 +57,33 @@ export interface RunResult {
   end: RunEnd;
   /** Exit code a shell would see: the guest's, 128+signal on a fault, 124 at the time limit. */
   exitCode: number;
-  stats: KvmStats;
+  stats: KvmStats | AtomicStats;
   statList: Stat[];
   stdout: Buffer;
   stderr: Buffer;
-  cpuid: CpuidEntry[];
+  cpuid: readonly CpuidEntry[];
   wallSeconds: number;
-  kicks: number;
   glibcBaseline: boolean;
 }
 
 export const TIME_LIMIT_EXIT_CODE = 124;
 
-export async function runProgram(opts: RunOptions): Promise<RunResult> {
-  if (opts.cpu !== 'kvm') throw new ConfigError('--cpu', `unknown CPU model '${String(opts.cpu)}' (available: kvm)`);
+/** What every CPU model needs before it starts: the validated program and its environment. */
+export interface PreparedRun {
+  exePath: string;
+  exeBytes: Uint8Array;
+  argv: string[];
+  env: string[];
+  allowRead: string[];
+  memSize: number;
+  freqHz: number;
+  glibcBaseline: boolean;
+}
+
+export function prepareRun(opts: RunOptions): PreparedRun {
+  if (!CPU_MODELS.includes(opts.cpu)) {
+    throw new ConfigError('--cpu', `unknown CPU model '${String(opts.cpu)}' (available: ${CPU_MODELS.join(', ')})`);
+  }
   let exeBytes: Uint8Array;
   let exePath: string;
   try {
@@ -76,35 +95,59 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
   const memSize = opts.memSize ?? DEFAULT_MEM_SIZE;
   // Validate here so a bad ELF is a typed error naming its field before any VM exists.
   parseElf(exeBytes, { memSize });
-  const glibc = isGlibcProgram(exeBytes);
-  const glibcBaseline = glibc && opts.glibcBaseline !== false;
+  const glibcBaseline = isGlibcProgram(exeBytes) && opts.glibcBaseline !== false;
   let env = opts.env ?? Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
   if (glibcBaseline) {
     env = env.filter((e) => !e.startsWith('GLIBC_TUNABLES='));
     env.push(`GLIBC_TUNABLES=${GLIBC_BASELINE_TUNABLES}`);
     opts.onInfo?.('glibc program: steering it to baseline code paths (GLIBC_TUNABLES glibc.cpu.hwcaps); --no-glibc-baseline to disable');
   }
-  const freq = opts.hostFreqHz ? { hz: opts.hostFreqHz, source: '--host-freq' } : detectHostFrequency();
-  const memory = allocatePhysicalMemory(memSize, 'mmap');
+  return {
+    exePath,
+    exeBytes,
+    argv: [opts.program, ...opts.args],
+    env,
+    allowRead: (opts.allowRead ?? []).map((d) => path.resolve(d)),
+    memSize,
+    freqHz: opts.hostFreqHz ?? detectHostFrequency().hz,
+    glibcBaseline,
+  };
+}
+
+export function exitCodeOf(end: RunEnd): number {
+  return end.kind === 'exited' ? end.status & 0xff : end.kind === 'faulted' ? 128 + end.report.signalNumber : TIME_LIMIT_EXIT_CODE;
+}
+
+export async function runProgram(opts: RunOptions): Promise<RunResult> {
+  const prep = prepareRun(opts);
+  if (opts.cpu === 'atomic') {
+    const r = await runAtomicProgram(prep, opts);
+    if (opts.statsDir) writeStats(opts.statsDir, r.statList);
+    return { ...r, exitCode: exitCodeOf(r.end), glibcBaseline: prep.glibcBaseline };
+  }
+  return runKvm(prep, opts);
+}
+
+async function runKvm(prep: PreparedRun, opts: RunOptions): Promise<RunResult> {
+  const memory = allocatePhysicalMemory(prep.memSize, 'mmap');
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const start = performance.now();
   let client: KvmCpuClient | undefined;
-  let kicks = 0;
   let quantum: NodeJS.Timeout | undefined;
   let limit: NodeJS.Timeout | undefined;
   try {
     client = await KvmCpuClient.start({
       memory: memory.handle,
       program: {
-        path: exePath,
-        argv: [opts.program, ...opts.args],
-        envp: env,
-        allowRead: (opts.allowRead ?? []).map((d) => path.resolve(d)),
+        path: prep.exePath,
+        argv: prep.argv,
+        envp: prep.env,
+        allowRead: prep.allowRead,
         cwd: process.cwd(),
         seed: String(opts.seed ?? 0n),
       },
-      hostFreqHz: freq.hz,
+      hostFreqHz: prep.freqHz,
       hostFactor: opts.hostFactor ?? 1,
       output: opts.capture ? 'capture' : 'passthrough',
       ...(opts.capture ? { onOutput: (fd: 1 | 2, d: Uint8Array) => (fd === 1 ? stdout : stderr).push(Buffer.from(d)) } : {}),
@@ -113,10 +156,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     const c = client;
     if (opts.quantumMs && opts.quantumMs > 0) {
       quantum = setInterval(() => {
-        if (c.isRunning) {
-          kicks++;
-          c.kick(StopRequest.Pause);
-        }
+        if (c.isRunning) c.kick(StopRequest.Pause);
       }, opts.quantumMs);
     }
     let timedOut = false;
@@ -140,19 +180,16 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     client = undefined;
     const statList = kvmStatsList(stats);
     if (opts.statsDir) writeStats(opts.statsDir, statList);
-    const exitCode =
-      end.kind === 'exited' ? end.status & 0xff : end.kind === 'faulted' ? 128 + end.report.signalNumber : TIME_LIMIT_EXIT_CODE;
     return {
       end,
-      exitCode,
+      exitCode: exitCodeOf(end),
       stats,
       statList,
       stdout: Buffer.concat(stdout),
       stderr: Buffer.concat(stderr),
       cpuid: c.cpuid,
       wallSeconds: (performance.now() - start) / 1000,
-      kicks,
-      glibcBaseline,
+      glibcBaseline: prep.glibcBaseline,
     };
   } finally {
     clearInterval(quantum);

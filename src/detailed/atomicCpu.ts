@@ -10,6 +10,7 @@ import { buildFaultReport, type GuestFaultReport } from '../guest/faults.js';
 import { M5OP_VADDR, M5OP_SIZE } from '../guest/layout.js';
 import type { Process } from '../guest/process.js';
 import type { SyscallThread } from '../guest/syscalls.js';
+import { syscallName } from '../guest/syscalls/names.js';
 import { Gpr, THREAD_CONTEXT_VERSION, type ThreadContext } from '../guest/threadContext.js';
 import type { CpuidEntry } from '../kvm/cpuid.js';
 import { BASELINE_CPUID, cpuidLookup } from './cpuidTable.js';
@@ -51,6 +52,8 @@ export class AtomicCPU {
   /** Return 'syscall' before serving each syscall (lockstep testing). */
   stopAtSyscalls = false;
   private syscallPending = false;
+  syscalls = 0;
+  readonly syscallsByName: Record<string, number> = {};
   private readonly warnedM5ops = new Set<number>();
   private exitStatus: number | null = null;
 
@@ -246,6 +249,9 @@ export class AtomicCPU {
     const arg = (r: number) => (BigInt(g[2 * r + 1]! >>> 0) << 32n) | BigInt(g[2 * r]! >>> 0);
     const nr = Number(arg(Gpr.rax));
     if (!p) throw new Error(`syscall ${nr} with no process attached`);
+    this.syscalls++;
+    const name = syscallName(nr) ?? `syscall_${nr}`;
+    this.syscallsByName[name] = (this.syscallsByName[name] ?? 0) + 1;
     const out = p.syscall(this.thread, nr, [
       arg(Gpr.rdi), arg(Gpr.rsi), arg(Gpr.rdx), arg(Gpr.r10), arg(Gpr.r8), arg(Gpr.r9),
     ]);

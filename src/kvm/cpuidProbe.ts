@@ -4,12 +4,15 @@
  * `cpuid; mov r8, rcx; syscall`: each leaf costs one syscall round trip (doorbell exit). The page is
  * unmapped again before the program is loaded.
  */
-import type { AddressSpace } from '../guest/addressSpace.js';
+import { AddressSpace } from '../guest/addressSpace.js';
+import { allocatePhysicalMemory, MIN_MEM_SIZE, releasePhysicalMemory } from '../guest/physmem.js';
+import { Kvm } from './kvm.js';
+import { installSeKernel } from './seKernel.js';
 import { PROT_EXEC, PROT_READ } from '../guest/pageTables.js';
 import { KVM_SYNC_X86_SREGS } from './ioctls.js';
 import { enumerateCpuid, type CpuidEntry } from './cpuid.js';
 import { describeExit } from './exits.js';
-import type { KvmVM } from './kvmVm.js';
+import { KvmVM } from './kvmVm.js';
 import { SE_SYSCALL_DOORBELL_PHYS } from '../guest/layout.js';
 import { KvmGuestStateError } from './kvmCpu.js';
 
@@ -37,5 +40,27 @@ export function captureCpuid(machine: KvmVM, aspace: AddressSpace): CpuidEntry[]
     return enumerateCpuid(query);
   } finally {
     aspace.unmap(page, 4096);
+  }
+}
+
+/**
+ * The CPUID table a guest sees on this host, from a small throwaway VM (a few ms), or null
+ * where KVM is unavailable. The JS CPUs answer with it so a program sees one CPU throughout.
+ */
+export function captureHostCpuid(): CpuidEntry[] | null {
+  if (!Kvm.probe().available) return null;
+  const phys = allocatePhysicalMemory(MIN_MEM_SIZE, 'mmap');
+  try {
+    const machine = new KvmVM(phys);
+    try {
+      const aspace = new AddressSpace(phys);
+      installSeKernel(aspace, phys);
+      machine.setupLongMode(aspace);
+      return captureCpuid(machine, aspace);
+    } finally {
+      machine.close();
+    }
+  } finally {
+    releasePhysicalMemory(phys);
   }
 }

@@ -2,6 +2,7 @@
 import type { Stat } from '../stats.js';
 
 export interface KvmStats {
+  model: 'kvm';
   /** Host seconds spent inside KVM_RUN (guest execution plus exit overhead). */
   hostRunSeconds: number;
   /** Host seconds spent emulating syscalls and handling exits outside KVM_RUN. */
@@ -23,6 +24,7 @@ export interface KvmStats {
 
 export function emptyKvmStats(hostFreqHz: number, hostFactor: number): KvmStats {
   return {
+    model: 'kvm',
     hostRunSeconds: 0,
     hostEmulationSeconds: 0,
     hostFreqHz,

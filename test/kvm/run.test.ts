@@ -26,7 +26,9 @@ async function kvmRun(name: string, args: string[], extra: Partial<RunOptions> =
     onWarning: (w) => warnings.push(w),
     ...extra,
   });
-  return { ...r, warnings };
+  const stats = r.stats;
+  if (stats.model !== 'kvm') throw new Error('expected KVM stats');
+  return { ...r, stats, warnings };
 }
 
 const compute = WORKLOADS.filter((w) => w.kind === 'freestanding');

@@ -1,0 +1,104 @@
+/** `switchsim run --cpu atomic`: the whole program on the functional core, on this thread. */
+import { allocatePhysicalMemory } from '../guest/physmem.js';
+import { hostGuestIO, Process, type GuestIO } from '../guest/process.js';
+import type { RunEnd, PreparedRun, RunOptions } from '../run.js';
+import { captureHostCpuid } from '../kvm/cpuidProbe.js';
+import type { CpuidEntry } from '../kvm/cpuid.js';
+import { hwcapFromCpuid } from '../kvm/cpuid.js';
+import type { Stat } from '../stats.js';
+import { AtomicCPU } from './atomicCpu.js';
+import { BASELINE_CPUID } from './cpuidTable.js';
+
+export interface AtomicStats {
+  model: 'atomic';
+  instructions: number;
+  hostSeconds: number;
+  freqHz: number;
+  syscalls: number;
+  syscallsByName: Record<string, number>;
+}
+
+/** Instructions between checks of the wall clock (--max-seconds). */
+const SLICE = 4_000_000;
+
+export function atomicStatsList(st: AtomicStats, prefix = 'system.cpu'): Stat[] {
+  const stats: Stat[] = [
+    { name: 'simInsts', value: st.instructions, desc: 'Instructions simulated', unit: 'Count' },
+    { name: 'simSeconds', value: st.instructions / st.freqHz, desc: 'Guest seconds: one cycle per instruction at the guest clock', unit: 's' },
+    { name: 'hostSeconds', value: st.hostSeconds, desc: 'Host seconds spent simulating', unit: 's' },
+    { name: 'hostInstRate', value: st.hostSeconds > 0 ? Math.round(st.instructions / st.hostSeconds) : 0, desc: 'Simulator instruction rate', unit: 'Count/s' },
+    { name: `${prefix}.numCycles`, value: st.instructions, desc: 'Cycles (the atomic CPU takes one cycle per instruction)', unit: 'Cycle' },
+    { name: `${prefix}.committedInsts`, value: st.instructions, desc: 'Instructions committed', unit: 'Count' },
+    { name: `${prefix}.freqHz`, value: st.freqHz, desc: 'Guest clock frequency', unit: 'Hz' },
+    { name: `${prefix}.syscalls`, value: st.syscalls, desc: 'Syscalls emulated' },
+  ];
+  for (const [name, n] of Object.entries(st.syscallsByName).sort()) {
+    stats.push({ name: `${prefix}.syscalls::${name}`, value: n, desc: `Calls of syscall ${name}` });
+  }
+  return stats;
+}
+
+export interface AtomicRun {
+  end: RunEnd;
+  stats: AtomicStats;
+  statList: Stat[];
+  stdout: Buffer;
+  stderr: Buffer;
+  cpuid: readonly CpuidEntry[];
+  wallSeconds: number;
+}
+
+export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Promise<AtomicRun> {
+  const cpuid = opts.cpuid ?? captureHostCpuid() ?? BASELINE_CPUID;
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const io: GuestIO = opts.capture
+    ? { write: (fd, b) => (fd === 1 ? stdout : stderr).push(Buffer.from(b)), read: () => new Uint8Array(0) }
+    : hostGuestIO();
+  const phys = allocatePhysicalMemory(prep.memSize, 'shared');
+  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`switchsim: warning: ${m}\n`));
+  const { process: guest, context } = Process.load(phys, prep.exeBytes, {
+    exePath: prep.exePath,
+    argv: prep.argv,
+    envp: prep.env,
+    allowRead: prep.allowRead,
+    seed: opts.seed ?? 0n,
+    hwcap: hwcapFromCpuid(cpuid),
+    hwcap2: 0,
+    io,
+    warn,
+  });
+  const cpu = new AtomicCPU({ aspace: guest.aspace, process: guest, cpuid, freqHz: prep.freqHz, warn });
+  cpu.setThreadContext(context);
+  const start = performance.now();
+  const deadline = opts.maxSeconds && opts.maxSeconds > 0 ? start + opts.maxSeconds * 1000 : Infinity;
+  let end: RunEnd | undefined;
+  try {
+    while (!end) {
+      const out = cpu.run(SLICE);
+      if (out.kind === 'exited') end = { kind: 'exited', status: out.status };
+      else if (out.kind === 'faulted') end = { kind: 'faulted', report: out.report };
+      else if (performance.now() >= deadline) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
+    }
+  } finally {
+    guest.close();
+  }
+  const wallSeconds = (performance.now() - start) / 1000;
+  const stats: AtomicStats = {
+    model: 'atomic',
+    instructions: cpu.instructions,
+    hostSeconds: wallSeconds,
+    freqHz: prep.freqHz,
+    syscalls: cpu.syscalls,
+    syscallsByName: cpu.syscallsByName,
+  };
+  return {
+    end,
+    stats,
+    statList: atomicStatsList(stats),
+    stdout: Buffer.concat(stdout),
+    stderr: Buffer.concat(stderr),
+    cpuid,
+    wallSeconds,
+  };
+}
