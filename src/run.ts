@@ -14,7 +14,7 @@ import type { CpuidEntry } from './kvm/cpuid.js';
 import { detectHostFrequency } from './kvm/hostFreq.js';
 import { kvmStatsList, type KvmStats } from './kvm/stats.js';
 import { writeStats, type Stat } from './stats.js';
-import { runAtomicProgram, type AtomicStats } from './detailed/runAtomic.js';
+import type { AtomicStats } from './detailed/runAtomic.js';
 
 /** glibc's documented tunable that masks CPU features from its ifunc dispatch (KVM-NOTES.md). */
 export const GLIBC_BASELINE_TUNABLES =
@@ -121,6 +121,8 @@ export function exitCodeOf(end: RunEnd): number {
 export async function runProgram(opts: RunOptions): Promise<RunResult> {
   const prep = prepareRun(opts);
   if (opts.cpu === 'atomic') {
+    // Loaded on demand: the functional core (iced-x86's wasm) costs ~0.2 s to import.
+    const { runAtomicProgram } = await import('./detailed/runAtomic.js');
     const r = await runAtomicProgram(prep, opts);
     if (opts.statsDir) writeStats(opts.statsDir, r.statList);
     return { ...r, exitCode: exitCodeOf(r.end), glibcBaseline: prep.glibcBaseline };
