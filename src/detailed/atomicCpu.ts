@@ -15,7 +15,7 @@ import { Gpr, THREAD_CONTEXT_VERSION, type ThreadContext } from '../guest/thread
 import type { CpuidEntry } from '../kvm/cpuid.js';
 import { BASELINE_CPUID, cpuidLookup } from './cpuidTable.js';
 import { decodeBlock, type Block } from './decode.js';
-import { GuestException, GuestIoAccess } from './errors.js';
+import { GuestException, GuestIoAccess, VEC_BP, VEC_DB, VEC_OF } from './errors.js';
 import { readFlags, writeFlags } from './flags.js';
 import { GuestMemory } from './memory.js';
 import { CpuState, Event } from './state.js';
@@ -88,6 +88,7 @@ export class AtomicCPU {
 
   /** Drops every decoded block (code was written, or mappings changed). */
   invalidateCode(): void {
+    for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
     this.mem.codePages.clear();
     this.mem.flushTlb();
@@ -144,16 +145,15 @@ export class AtomicCPU {
   /** Runs at most `maxInstructions`; returns why it stopped. */
   run(maxInstructions: number): AtomicOutcome {
     const s = this.s;
-    const mem = this.mem;
     let budget = maxInstructions;
     if (this.syscallPending) {
       this.syscallPending = false;
       const out = this.serveSyscall();
       if (out) return out;
     }
+    this.mem.syncTlb();
+    let b = this.block(s.rip);
     while (budget > 0) {
-      mem.syncTlb();
-      const b = this.block(s.rip);
       const n = b.n <= budget ? b.n : budget;
       const execs = b.execs;
       let i = 0;
@@ -164,6 +164,7 @@ export class AtomicCPU {
         budget -= i;
         const out = this.exception(e, b, i);
         if (out) return out;
+        b = this.block(s.rip);
         continue;
       }
       s.instructions += n;
@@ -176,7 +177,24 @@ export class AtomicCPU {
       if (s.event !== Event.None) {
         const out = this.event();
         if (out) return out;
+        this.mem.syncTlb();
       }
+      // Follow the block chain: each block remembers its last two successors.
+      const rip = s.rip;
+      const n1 = b.succ1;
+      if (n1 !== null && n1.start === rip && n1.valid) {
+        b = n1;
+        continue;
+      }
+      const n2 = b.succ2;
+      if (n2 !== null && n2.start === rip && n2.valid) {
+        b = n2;
+        continue;
+      }
+      const nb = this.block(rip);
+      if (n1 === null || !n1.valid) b.succ1 = nb;
+      else b.succ2 = nb;
+      b = nb;
     }
     return { kind: 'limit' };
   }
@@ -191,9 +209,14 @@ export class AtomicCPU {
       return out;
     }
     if (e instanceof GuestException) {
-      s.rip = rip;
+      // Traps (int3, int1, int 3/4) complete the instruction and report the next rip, as KVM's
+      // exception frame does; faults report the instruction's own rip.
+      const trap = e.vector === VEC_BP || e.vector === VEC_DB || e.vector === VEC_OF;
+      const at = trap ? e.address : rip;
+      if (trap) s.instructions++;
+      s.rip = at;
       const cr2 = e.vector === 14 ? BigInt(Math.min(e.address, 2 ** 64 - 1)) : 0n;
-      const report = buildFaultReport(e.vector, BigInt(e.errorCode), BigInt(rip), cr2, this.codeBytes(rip));
+      const report = buildFaultReport(e.vector, BigInt(e.errorCode), BigInt(at), cr2, this.codeBytes(at));
       return { kind: 'faulted', report };
     }
     s.rip = rip;

@@ -27,6 +27,11 @@ export interface Block {
   setsRip: boolean;
   /** Virtual pages the block's bytes come from. */
   pages: number[];
+  /** The last two blocks executed after this one (chaining skips the cache lookup). */
+  succ1: Block | null;
+  succ2: Block | null;
+  /** Cleared when the code cache is invalidated: chains must not follow stale blocks. */
+  valid: boolean;
 }
 
 let formatter: Formatter | undefined;
@@ -111,6 +116,11 @@ export function decodeBlock(mem: GuestMemory, rip: number): Block {
         setsRip = true;
         break;
       }
+      if (remaining < MAX_INSN && faultAt < 0 && offset > 0) {
+        // The fetch window ends here, not a page: the instruction may run past the bytes we
+        // have, so end the block before it; the next block starts with it.
+        break;
+      }
       if (bytes[offset] === 0x0f && bytes[offset + 1] === 0x04 && remaining >= 4) {
         const func = bytes[offset + 2]! | (bytes[offset + 3]! << 8);
         execs.push(m5opExec(func, pc + 4));
@@ -158,5 +168,5 @@ export function decodeBlock(mem: GuestMemory, rip: number): Block {
   const pages: number[] = [];
   for (let p = Math.floor(rip / 4096); p <= Math.floor((pc - 1) / 4096); p++) pages.push(p);
   if (pages.length === 0) pages.push(Math.floor(rip / 4096));
-  return { start: rip, end: pc, n: execs.length, execs, rips, setsRip, pages };
+  return { start: rip, end: pc, n: execs.length, execs, rips, setsRip, pages, succ1: null, succ2: null, valid: true };
 }

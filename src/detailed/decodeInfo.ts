@@ -89,7 +89,10 @@ export function extractDecodeInfo(ins: Instruction, bytes: Uint8Array, flowNext:
           ipRel,
           ipRelAddress: ipRel ? Number(ins.ipRelMemoryAddress) : 0,
           seg: seg === Register.FS ? 'fs' : seg === Register.GS ? 'gs' : null,
-          addr32: baseReg >= Register.EAX && baseReg <= Register.R15D,
+          // A 67 prefix: 32-bit base and/or index registers (eip-relative forms are resolved by iced).
+          addr32:
+            (baseReg >= Register.EAX && baseReg <= Register.R15D) ||
+            (indexReg >= Register.EAX && indexReg <= Register.R15D),
           size: MemorySizeExt.size(ins.memorySize),
         };
         ops.push({ kind: 'mem' });

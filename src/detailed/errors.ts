@@ -10,7 +10,10 @@ export class GuestException {
   constructor(
     readonly vector: number,
     readonly errorCode: number,
-    /** For #PF: the faulting linear address. */
+    /**
+     * For #PF: the faulting linear address. For the traps raised by int3/int1/`int 3`/`int 4`
+     * (#BP, #DB, #OF): the address of the next instruction, the rip the trap reports.
+     */
     readonly address: number,
   ) {}
 }
@@ -27,6 +30,7 @@ export class GuestIoAccess {
 export const VEC_DE = 0;
 export const VEC_DB = 1;
 export const VEC_BP = 3;
+export const VEC_OF = 4;
 export const VEC_UD = 6;
 export const VEC_GP = 13;
 export const VEC_PF = 14;

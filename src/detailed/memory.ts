@@ -143,6 +143,47 @@ export class GuestMemory {
     return lo;
   }
 
+  // Reads of a read-modify-write operand (add [m], r; xchg; bts…): translated, and faulting, as
+  // writes, the way the hardware's locked/RMW load does (#PF error code W=1 on a missing page).
+
+  rmw8(addr: number): number {
+    const p = this.phys(addr, Kind.Write, 1);
+    if (p >= 0) return this.bytes[p]!;
+    if (p < -1) return this.ioValue(p);
+    return this.bytes[this.miss(addr, Kind.Write, 1)]!;
+  }
+
+  rmw16(addr: number): number {
+    const p = this.phys(addr, Kind.Write, 2);
+    if (p >= 0) return this.dv.getUint16(p, true);
+    if (p < -1) return this.ioValue(p) & 0xffff;
+    this.probeWrite(addr, 2);
+    return this.read16(addr);
+  }
+
+  rmw32(addr: number): number {
+    const p = this.phys(addr, Kind.Write, 4);
+    if (p >= 0) return this.dv.getUint32(p, true);
+    if (p < -1) return this.ioValue(p) >>> 0;
+    this.probeWrite(addr, 4);
+    return this.read32(addr);
+  }
+
+  /** Returns the low half; the high half is left in `hi`. */
+  rmw64(addr: number): number {
+    const p = this.phys(addr, Kind.Write, 8);
+    if (p >= 0) {
+      this.hi = this.dv.getUint32(p + 4, true);
+      return this.dv.getUint32(p, true);
+    }
+    if (p < -1) {
+      this.hi = 0;
+      return this.ioValue(p) >>> 0;
+    }
+    this.probeWrite(addr, 8);
+    return this.read64(addr);
+  }
+
   write8(addr: number, v: number): void {
     const p = this.phys(addr, Kind.Write, 1);
     if (p >= 0) this.bytes[p] = v;
@@ -194,15 +235,23 @@ export class GuestMemory {
     for (let i = 0; i < n; i++) this.write8(addr + i, src[i]!);
   }
 
-  /** Raises the fault a write of `n` bytes at `addr` would raise, without writing. */
+  /**
+   * Raises the fault a write of `n` bytes at `addr` would raise, without writing. A fault on the
+   * second page of a split access reports that page's first byte (as the hardware's CR2 does).
+   */
   probeWrite(addr: number, n: number): void {
-    this.translateOrFault(addr, Kind.Write);
-    this.translateOrFault(addr + n - 1, Kind.Write);
+    this.probe(addr, n, Kind.Write);
   }
 
   probeRead(addr: number, n: number): void {
-    this.translateOrFault(addr, Kind.Read);
-    this.translateOrFault(addr + n - 1, Kind.Read);
+    this.probe(addr, n, Kind.Read);
+  }
+
+  private probe(addr: number, n: number, k: Kind): void {
+    this.translateOrFault(addr, k);
+    const last = addr + n - 1;
+    const lastPage = last - (last % PAGE);
+    if (lastPage > addr) this.translateOrFault(lastPage, k);
   }
 
   private translateOrFault(addr: number, k: Kind): number {
@@ -239,6 +288,7 @@ export class GuestMemory {
   }
 
   private splitRead(addr: number, n: number): number {
+    this.probeRead(addr, n);
     let v = 0;
     for (let i = n - 1; i >= 0; i--) v = v * 256 + this.read8(addr + i);
     return v;

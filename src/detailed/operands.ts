@@ -5,6 +5,7 @@
  */
 import { Register } from 'iced-x86';
 import { GuestException, VEC_UD } from './errors.js';
+import { NotImplemented } from './isa/registry.js';
 import type { CpuState } from './state.js';
 import type { DecodeInfo, MemInfo } from './decodeInfo.js';
 
@@ -139,25 +140,74 @@ export function makeEa(m: MemInfo): EaFn {
     const a = disp < 0 ? disp + 2 ** 64 : disp;
     ea = () => a;
   }
-  if (m.addr32) {
-    const inner = ea;
-    ea = (s) => inner(s) % TWO32;
+  if (m.addr32 && !m.ipRel) {
+    // 32-bit address size: only the low halves count, and the sum wraps at 2^32. (Reducing the
+    // 64-bit sum instead loses the low bits when the registers' high halves are large.)
+    ea = addr32Ea(m);
   }
-  if (m.seg === 'fs') {
-    const inner = ea;
+  if (m.seg === 'fs' || m.seg === 'gs') {
+    // The offset must stay signed: a TLS access like fs:[-0x60] wraps below 2^64, and a double
+    // near 2^64 cannot hold it exactly (its spacing there is 2048).
+    const off = signedOffset(m);
+    const fs = m.seg === 'fs';
     return (s) => {
-      const a = inner(s) + s.fsBase;
-      return a >= 2 ** 64 ? a - 2 ** 64 : a;
-    };
-  }
-  if (m.seg === 'gs') {
-    const inner = ea;
-    return (s) => {
-      const a = inner(s) + s.gsBase;
-      return a >= 2 ** 64 ? a - 2 ** 64 : a;
+      const a = off(s) + (fs ? s.fsBase : s.gsBase);
+      return a < 0 ? a + 2 ** 64 : a >= 2 ** 64 ? a - 2 ** 64 : a;
     };
   }
   return ea;
+}
+
+function addr32Ea(m: MemInfo): EaFn {
+  const disp = m.disp;
+  const bl = m.base * 2;
+  const il = m.index * 2;
+  const scale = m.scale;
+  const base = m.base >= 0;
+  const index = m.index >= 0;
+  return (s) => {
+    let v = disp;
+    if (base) v += s.g[bl]! >>> 0;
+    if (index) v += (s.g[il]! >>> 0) * scale;
+    v %= TWO32;
+    return v < 0 ? v + TWO32 : v;
+  };
+}
+
+/**
+ * The effective address before segmentation, wrapped to 64 bits and read as a signed number:
+ * exact whenever it lies within ±2^53, as every user address and small negative offset does.
+ */
+function signedOffset(m: MemInfo): EaFn {
+  let off: EaFn;
+  if (m.ipRel) {
+    const a = m.ipRelAddress;
+    off = () => a;
+  } else {
+    const disp = m.disp;
+    const bl = m.base * 2;
+    const il = m.index * 2;
+    const scale = m.scale;
+    const base = m.base >= 0;
+    const index = m.index >= 0;
+    off = (s) => {
+      // Sum the halves exactly, wrap the high half to a signed 32-bit value, then combine.
+      let lo = disp;
+      let hi = 0;
+      if (base) {
+        lo += s.g[bl]! >>> 0;
+        hi += s.g[bl + 1]!;
+      }
+      if (index) {
+        lo += (s.g[il]! >>> 0) * scale;
+        hi += s.g[il + 1]! * scale;
+      }
+      const carry = Math.floor(lo / TWO32);
+      return ((hi + carry) | 0) * TWO32 + (lo - carry * TWO32);
+    };
+  }
+  if (m.addr32 && !m.ipRel) return addr32Ea(m);
+  return off;
 }
 
 export function memGetter(ea: EaFn, size: number): Getter {
@@ -172,6 +222,27 @@ export function memGetter(ea: EaFn, size: number): Getter {
       return (s) => {
         const m = s.mem;
         const lo = m.read64(ea(s));
+        s.hi = m.hi;
+        return lo;
+      };
+    default:
+      throw new Error(`memory operand of ${size} bytes has no integer getter`);
+  }
+}
+
+/** The getter of a read-modify-write memory operand: faults as a write (see GuestMemory.rmw8). */
+export function rmwGetter(ea: EaFn, size: number): Getter {
+  switch (size) {
+    case 1:
+      return (s) => s.mem.rmw8(ea(s));
+    case 2:
+      return (s) => s.mem.rmw16(ea(s));
+    case 4:
+      return (s) => s.mem.rmw32(ea(s));
+    case 8:
+      return (s) => {
+        const m = s.mem;
+        const lo = m.rmw64(ea(s));
         s.hi = m.hi;
         return lo;
       };
@@ -201,21 +272,24 @@ const noSet: Setter = () => {
 
 /**
  * Integer operand `i` of the instruction. `size` overrides the operand size for immediates
- * (they take the size of the instruction's other operand, sign-extended).
+ * (they take the size of the instruction's other operand, sign-extended). `rmw`: the operand
+ * is read then written (a memory operand's read then faults as a write, as on hardware).
  */
-export function operand(d: DecodeInfo, i: number, size?: number): Operand {
+export function operand(d: DecodeInfo, i: number, size?: number, rmw = false): Operand {
   const k = d.ops[i];
-  if (!k) throw new Error(`operand ${i} missing`);
+  // NotImplemented, not Error: a form a builder did not expect (`push fs`, `mov eax, cr0`…)
+  // must become an unsupported-instruction error when executed, not crash the decoder.
+  if (!k) throw new NotImplemented(`operand ${i} missing`);
   if (k.kind === 'reg') {
     const ref = gprOf(k.reg);
-    if (!ref) throw new Error(`operand ${i} is not a general-purpose register`);
+    if (!ref) throw new NotImplemented(`operand ${i} is not a general-purpose register`);
     return { kind: 'reg', size: ref.size, get: regGetter(ref), set: regSetter(ref), reg: ref.index, highByte: ref.highByte };
   }
   if (k.kind === 'mem') {
     const m = d.mem!;
     const sz = size ?? m.size;
     const ea = makeEa(m);
-    return { kind: 'mem', size: sz, get: memGetter(ea, sz), set: memSetter(ea, sz), ea };
+    return { kind: 'mem', size: sz, get: rmw ? rmwGetter(ea, sz) : memGetter(ea, sz), set: memSetter(ea, sz), ea };
   }
   if (k.kind === 'imm') {
     const sz = size ?? k.size;
@@ -234,5 +308,5 @@ export function operand(d: DecodeInfo, i: number, size?: number): Operand {
         : () => loMasked;
     return { kind: 'imm', size: sz, get, set: noSet };
   }
-  throw new Error(`operand ${i} has kind ${k.kind}`);
+  throw new NotImplemented(`operand ${i} has kind ${k.kind}`);
 }

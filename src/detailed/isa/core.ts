@@ -17,8 +17,8 @@ const TWO32 = 4294967296;
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff] as const;
 
 /** The integer operands of a two-operand ALU instruction, the source sized like the destination. */
-function binary(d: DecodeInfo): [Operand, Operand] {
-  const dst = operand(d, 0);
+function binary(d: DecodeInfo, rmw = false): [Operand, Operand] {
+  const dst = operand(d, 0, undefined, rmw);
   const src = operand(d, 1, d.ops[1]?.kind === 'imm' ? dst.size : undefined);
   return [dst, src];
 }
@@ -26,13 +26,13 @@ function binary(d: DecodeInfo): [Operand, Operand] {
 type AluKind = 'add' | 'adc' | 'sub' | 'sbb' | 'and' | 'or' | 'xor' | 'cmp' | 'test';
 
 function aluBuilder(kind: AluKind) {
+  const writes = kind !== 'cmp' && kind !== 'test';
   return (d: DecodeInfo): Exec => {
-    const [dst, src] = binary(d);
+    const [dst, src] = binary(d, writes);
     const size = dst.size;
     const get = dst.get;
     const set = dst.set;
     const sget = src.get;
-    const writes = kind !== 'cmp' && kind !== 'test';
     if (size === 8) {
       switch (kind) {
         case 'add':
@@ -176,7 +176,7 @@ define(Mnemonic.Test, aluBuilder('test'));
 /** inc/dec: like add/sub 1 but CF is preserved (kept in ccC). */
 function incDec(dec: boolean) {
   return (d: DecodeInfo): Exec => {
-    const o = operand(d, 0);
+    const o = operand(d, 0, undefined, true);
     const { get, set, size } = o;
     if (size === 8) {
       return (s) => {
@@ -226,7 +226,7 @@ define(Mnemonic.Dec, incDec(true));
 
 /** neg = 0 - x (CF = x != 0, as sub gives); not changes no flags. */
 define(Mnemonic.Neg, (d) => {
-  const { get, set, size } = operand(d, 0);
+  const { get, set, size } = operand(d, 0, undefined, true);
   if (size === 8) {
     return (s) => {
       const b = get(s);
@@ -260,7 +260,7 @@ define(Mnemonic.Neg, (d) => {
 });
 
 define(Mnemonic.Not, (d) => {
-  const { get, set, size } = operand(d, 0);
+  const { get, set, size } = operand(d, 0, undefined, true);
   if (size === 8) return (s) => {
     const lo = get(s);
     set(s, ~lo >>> 0, ~s.hi >>> 0);
@@ -365,9 +365,24 @@ define(Mnemonic.Pop, (d) => {
   const dst = operand(d, 0);
   if (dst.size !== 8) throw new NotImplemented(`pop of ${dst.size} bytes`);
   const set = dst.set;
+  if (dst.kind !== 'mem') {
+    return (s) => {
+      const lo = pop64(s);
+      set(s, lo, s.hi);
+    };
+  }
+  // pop [m]: the address uses the incremented rsp, and a faulting store leaves rsp unchanged.
   return (s) => {
+    const sp = s.g[RSP]!;
+    const sph = s.g[RSP + 1]!;
     const lo = pop64(s);
-    set(s, lo, s.hi);
+    try {
+      set(s, lo, s.hi);
+    } catch (e) {
+      s.g[RSP] = sp;
+      s.g[RSP + 1] = sph;
+      throw e;
+    }
   };
 });
 
