@@ -44,6 +44,8 @@ export interface RunOptions {
   capture?: boolean;
   /** Atomic CPU: answer CPUID with this table (default: captured from KVM where available, else baseline). */
   cpuid?: readonly CpuidEntry[];
+  /** With `cpuid`: the XCR0 that xgetbv returns (default: x87|SSE|AVX when OSXSAVE is advertised). */
+  xcr0?: bigint;
   onWarning?: (message: string) => void;
   onInfo?: (message: string) => void;
 }

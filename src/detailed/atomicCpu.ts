@@ -33,6 +33,8 @@ export interface AtomicOptions {
   process?: Process;
   /** The CPUID table to answer with (default: the baseline table). */
   cpuid?: readonly CpuidEntry[];
+  /** XCR0 for xgetbv, as the guest sees it under KVM (default: x87|SSE|AVX). */
+  xcr0?: bigint;
   /** Guest clock for time syscalls and rdtsc scaling (cycles = instructions). */
   freqHz?: number;
   warn?: (message: string) => void;
@@ -62,6 +64,7 @@ export class AtomicCPU {
     this.mem.onCodeWrite = () => this.invalidateCode();
     this.s.mem = this.mem;
     this.s.cpuid = cpuidLookup(opts.cpuid ?? BASELINE_CPUID);
+    if (opts.xcr0 !== undefined) this.s.xcr0 = Number(opts.xcr0 & 0xffffffffn);
     this.freqHz = opts.freqHz ?? 2e9;
     const s = this.s;
     this.thread = {

@@ -63,7 +63,7 @@ export class GuestMemory {
     if (!(addr >= 0 && addr < USER_LIMIT)) {
       // Upper-half canonical addresses are supervisor pages (a #PF from user mode); the rest #GP.
       if (addr >= CANONICAL_HIGH && addr < 2 ** 64) {
-        throw new GuestException(VEC_PF, PF_U | errBits(k) | (this.isMappedKernel() ? PF_P : 0), addr);
+        throw new GuestException(VEC_PF, PF_U | errBits(k) | (this.aspace.pageTables.isKernelMapped(addr) ? PF_P : 0), addr);
       }
       throw new GuestException(VEC_GP, 0, 0);
     }
@@ -90,10 +90,6 @@ export class GuestMemory {
       this.onCodeWrite(vpn);
     }
     return physPage + (addr % PAGE);
-  }
-
-  private isMappedKernel(): boolean {
-    return true; // the SE kernel's pages are the only supervisor mappings
   }
 
   /** Physical address for a `size`-byte access that does not cross a page, or -1 when it does. */

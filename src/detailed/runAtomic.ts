@@ -49,7 +49,9 @@ export interface AtomicRun {
 }
 
 export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Promise<AtomicRun> {
-  const cpuid = opts.cpuid ?? captureHostCpuid() ?? BASELINE_CPUID;
+  const host = opts.cpuid ? null : captureHostCpuid();
+  const cpuid = opts.cpuid ?? host?.cpuid ?? BASELINE_CPUID;
+  const xcr0 = opts.cpuid ? opts.xcr0 : host?.xcr0;
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const io: GuestIO = opts.capture
@@ -68,7 +70,7 @@ export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Pro
     io,
     warn,
   });
-  const cpu = new AtomicCPU({ aspace: guest.aspace, process: guest, cpuid, freqHz: prep.freqHz, warn });
+  const cpu = new AtomicCPU({ aspace: guest.aspace, process: guest, cpuid, freqHz: prep.freqHz, warn, ...(xcr0 != null ? { xcr0 } : {}) });
   cpu.setThreadContext(context);
   const start = performance.now();
   const deadline = opts.maxSeconds && opts.maxSeconds > 0 ? start + opts.maxSeconds * 1000 : Infinity;

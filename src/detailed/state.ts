@@ -80,6 +80,8 @@ export class CpuState {
   readonly xmmF32 = new Float32Array(this.xmmBuf);
   readonly xmmF64 = new Float64Array(this.xmmBuf);
   mxcsr = 0x1f80;
+  /** XCR0 (low half) as xgetbv returns it: x87 | SSE | AVX unless the KVM-captured value says otherwise. */
+  xcr0 = 0x7;
 
   // x87 control/status: the core supports the control instructions libc uses, not x87 math.
   fcw = 0x37f;

@@ -193,6 +193,12 @@ export class PageTables {
 
   // ---- supervisor pages (memory only) ----
 
+  /** Whether an upper-half address (as a double, only page precision needed) is a mapped supervisor page. */
+  isKernelMapped(address: number): boolean {
+    const linear = address - (2 ** 64 - 2 ** 48);
+    return this.kernel.some((k) => linear >= k.linear && linear < k.linear + k.pages * PAGE_SIZE);
+  }
+
   /** Maps supervisor-only pages at an upper-half address (`vaddr` as a canonical 64-bit value). */
   mapKernel(vaddr: bigint, paddr: number, pages: number, prot: number, user = false): void {
     const linear = Number(vaddr & LINEAR_MASK);

@@ -56,6 +56,8 @@ export class KvmCpuClient {
   private tid = 0;
   private kvmRunHeader: Uint8Array | null = null;
   cpuid: CpuidEntry[] = [];
+  /** XCR0 as the guest's xgetbv reads it (null without OSXSAVE). */
+  xcr0: bigint | null = null;
   private running = false;
 
   private constructor(
@@ -91,6 +93,7 @@ export class KvmCpuClient {
         if (m.type === 'ready') {
           this.tid = m.tid;
           this.cpuid = m.cpuid;
+          this.xcr0 = m.xcr0;
           this.kvmRunHeader = new Uint8Array(libc().view(m.kvmRunAddress, KVM_RUN_LAYOUT.headerBytes));
           resolve();
           return;

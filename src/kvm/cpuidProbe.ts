@@ -29,7 +29,12 @@ export function captureCpuid(machine: KvmVM, aspace: AddressSpace): CpuidEntry[]
     v.setSyncReg('rflags', 0x202n);
     machine.restoreUserSegments();
     v.markDirty(KVM_SYNC_X86_SREGS);
-    const exit = v.run();
+    let exit = v.run();
+    // A signal (profiler, test runner) interrupts KVM_RUN: enter again.
+    while (exit.reason === 'intr') {
+      v.setImmediateExit(false);
+      exit = v.run();
+    }
     if (exit.reason !== 'mmio' || exit.physAddr !== BigInt(SE_SYSCALL_DOORBELL_PHYS)) {
       throw new KvmGuestStateError(`CPUID probe: unexpected exit ${describeExit(exit)}`);
     }
@@ -47,7 +52,13 @@ export function captureCpuid(machine: KvmVM, aspace: AddressSpace): CpuidEntry[]
  * The CPUID table a guest sees on this host, from a small throwaway VM (a few ms), or null
  * where KVM is unavailable. The JS CPUs answer with it so a program sees one CPU throughout.
  */
-export function captureHostCpuid(): CpuidEntry[] | null {
+export interface GuestCpu {
+  cpuid: CpuidEntry[];
+  /** XCR0 as `xgetbv` reports it in the guest, or null without OSXSAVE. */
+  xcr0: bigint | null;
+}
+
+export function captureHostCpuid(): GuestCpu | null {
   if (!Kvm.probe().available) return null;
   const phys = allocatePhysicalMemory(MIN_MEM_SIZE, 'mmap');
   try {
@@ -56,11 +67,44 @@ export function captureHostCpuid(): CpuidEntry[] | null {
       const aspace = new AddressSpace(phys);
       installSeKernel(aspace, phys);
       machine.setupLongMode(aspace);
-      return captureCpuid(machine, aspace);
+      const cpuid = captureCpuid(machine, aspace);
+      return { cpuid, xcr0: captureXcr0(machine, aspace, cpuid) };
     } finally {
       machine.close();
     }
   } finally {
     releasePhysicalMemory(phys);
+  }
+}
+
+/**
+ * XCR0 as the guest reads it with `xgetbv`. On kvm_pvm hosts `xgetbv` is not intercepted and
+ * returns the host's XCR0 (measured 0x602e7, beyond CPUID leaf 0xD's 0x2e7), so it is measured,
+ * not derived. Null when CPUID does not advertise OSXSAVE (xgetbv would #UD).
+ */
+export function captureXcr0(machine: KvmVM, aspace: AddressSpace, cpuid: readonly CpuidEntry[]): bigint | null {
+  const leaf1 = cpuid.find((e) => e.leaf === 1);
+  if (!leaf1 || (leaf1.ecx & (1 << 27)) === 0) return null;
+  const page = aspace.mapAnywhere(4096, PROT_READ | PROT_EXEC, 'mmap', '[xgetbv-probe]');
+  // xgetbv; syscall
+  aspace.writeUnchecked(page, Uint8Array.from([0x0f, 0x01, 0xd0, 0x0f, 0x05]));
+  const v = machine.vcpu;
+  try {
+    v.setSyncReg('rcx', 0n);
+    v.setSyncReg('rip', BigInt(page));
+    v.setSyncReg('rflags', 0x202n);
+    machine.restoreUserSegments();
+    v.markDirty(KVM_SYNC_X86_SREGS);
+    let exit = v.run();
+    while (exit.reason === 'intr') {
+      v.setImmediateExit(false);
+      exit = v.run();
+    }
+    if (exit.reason !== 'mmio' || exit.physAddr !== BigInt(SE_SYSCALL_DOORBELL_PHYS)) {
+      throw new KvmGuestStateError(`XCR0 probe: unexpected exit ${describeExit(exit)}`);
+    }
+    return ((v.syncReg('rdx') & 0xffffffffn) << 32n) | (v.syncReg('rax') & 0xffffffffn);
+  } finally {
+    aspace.unmap(page, 4096);
   }
 }

@@ -52,7 +52,7 @@ export type RunOutcome =
   | { kind: 'syscall'; nr: number };
 
 export type FromWorker =
-  | { type: 'ready'; tid: number; kvmRunAddress: bigint; cpuid: CpuidEntry[] }
+  | { type: 'ready'; tid: number; kvmRunAddress: bigint; cpuid: CpuidEntry[]; xcr0: bigint | null }
   | { type: 'bootFailed'; error: SerializedError }
   | { type: 'ran'; id: number; outcome: RunOutcome; state: VcpuStateName }
   | { type: 'paused'; id: number; state: VcpuStateName }

@@ -12,7 +12,7 @@ import { AddressSpace } from '../guest/addressSpace.js';
 import { Process, type GuestIO } from '../guest/process.js';
 import { libc } from '../native/libc.js';
 import { ControlBlock } from './control.js';
-import { captureCpuid } from './cpuidProbe.js';
+import { captureCpuid, captureXcr0 } from './cpuidProbe.js';
 import { hwcapFromCpuid } from './cpuid.js';
 import { KvmCPU } from './kvmCpu.js';
 import { KvmVM } from './kvmVm.js';
@@ -69,6 +69,7 @@ function boot(): KvmCPU {
     installSeKernel(aspace, phys);
     machine.setupLongMode(aspace);
     const cpuid = captureCpuid(machine, aspace);
+    const xcr0 = captureXcr0(machine, aspace, cpuid);
     const p = config.program;
     const { process: guest, context } = Process.load(phys, readFileSync(p.path), {
       exePath: p.path,
@@ -85,7 +86,7 @@ function boot(): KvmCPU {
     });
     const cpu = new KvmCPU(machine, guest, control, { hostFreqHz: config.hostFreqHz, hostFactor: config.hostFactor, warn });
     cpu.updateKvmState(context);
-    post({ type: 'ready', tid: libc().gettid(), kvmRunAddress: machine.vcpu.kvmRunAddress, cpuid });
+    post({ type: 'ready', tid: libc().gettid(), kvmRunAddress: machine.vcpu.kvmRunAddress, cpuid, xcr0 });
     return cpu;
   } catch (e) {
     machine.close();

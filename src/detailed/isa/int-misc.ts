@@ -232,14 +232,12 @@ define(Mnemonic.Rdpid, (d) => {
   };
 });
 
-/** The XCR0 the model reports: x87 | SSE | AVX state enabled. */
-const XCR0 = 0x7;
 
 /** xgetbv: XCR0 for ecx = 0 when CPUID advertises OSXSAVE (else #UD); #GP for other XCRs. */
 define(Mnemonic.Xgetbv, () => (s) => {
   if (!hasFeature(s, 1, 'ecx', 27)) throw new GuestException(VEC_UD, 0, 0);
   if ((s.g[RCX]! >>> 0) !== 0) throw new GuestException(VEC_GP, 0, 0);
-  setReg32(s, RAX, XCR0);
+  setReg32(s, RAX, s.xcr0);
   setReg32(s, RDX, 0);
 });
 
