@@ -31,6 +31,11 @@ export class GuestMemory {
   /** Tags (virtual page numbers) and physical page bases, per access kind. */
   private readonly tag: Float64Array[] = [0, 1, 2].map(() => new Float64Array(TLB_SIZE).fill(-1));
   private readonly base: Float64Array[] = [0, 1, 2].map(() => new Float64Array(TLB_SIZE));
+  // Direct references for the hot accessors (no array-of-arrays lookup).
+  private readonly tagRead = this.tag[Kind.Read]!;
+  private readonly baseRead = this.base[Kind.Read]!;
+  private readonly tagWrite = this.tag[Kind.Write]!;
+  private readonly baseWrite = this.base[Kind.Write]!;
   private generation: number;
   /** Pages holding decoded code: writes to them go the slow way and call onCodeWrite. */
   readonly codePages = new Set<number>();
@@ -94,9 +99,9 @@ export class GuestMemory {
 
   /** Physical address for a `size`-byte access that does not cross a page, or -1 when it does. */
   private phys(addr: number, k: Kind, size: number): number {
-    const off = addr % PAGE;
+    const vpn = Math.floor(addr / PAGE);
+    const off = addr - vpn * PAGE;
     if (off + size > PAGE || !(addr >= 0)) return -1;
-    const vpn = (addr - off) / PAGE;
     const i = vpn & (TLB_SIZE - 1);
     if (this.tag[k]![i] === vpn) return this.base[k]![i]! + off;
     return this.miss(addr, k, size);
@@ -117,6 +122,10 @@ export class GuestMemory {
   }
 
   read32(addr: number): number {
+    const vpn = Math.floor(addr / PAGE);
+    const off = addr - vpn * PAGE;
+    const i = vpn & (TLB_SIZE - 1);
+    if (this.tagRead[i] === vpn && off <= PAGE - 4) return this.dv.getUint32(this.baseRead[i]! + off, true);
     const p = this.phys(addr, Kind.Read, 4);
     if (p >= 0) return this.dv.getUint32(p, true);
     if (p < -1) return this.ioValue(p) >>> 0;
@@ -125,6 +134,14 @@ export class GuestMemory {
 
   /** Returns the low half; the high half is left in `hi`. */
   read64(addr: number): number {
+    const vpn = Math.floor(addr / PAGE);
+    const off = addr - vpn * PAGE;
+    const i = vpn & (TLB_SIZE - 1);
+    if (this.tagRead[i] === vpn && off <= PAGE - 8) {
+      const p = this.baseRead[i]! + off;
+      this.hi = this.dv.getUint32(p + 4, true);
+      return this.dv.getUint32(p, true);
+    }
     const p = this.phys(addr, Kind.Read, 8);
     if (p >= 0) {
       this.hi = this.dv.getUint32(p + 4, true);
@@ -193,12 +210,28 @@ export class GuestMemory {
   }
 
   write32(addr: number, v: number): void {
+    const vpn = Math.floor(addr / PAGE);
+    const off = addr - vpn * PAGE;
+    const i = vpn & (TLB_SIZE - 1);
+    if (this.tagWrite[i] === vpn && off <= PAGE - 4) {
+      this.dv.setUint32(this.baseWrite[i]! + off, v, true);
+      return;
+    }
     const p = this.phys(addr, Kind.Write, 4);
     if (p >= 0) this.dv.setUint32(p, v, true);
     else if (p === -1) this.splitWrite(addr, v, 4);
   }
 
   write64(addr: number, lo: number, hi: number): void {
+    const vpn = Math.floor(addr / PAGE);
+    const off = addr - vpn * PAGE;
+    const i = vpn & (TLB_SIZE - 1);
+    if (this.tagWrite[i] === vpn && off <= PAGE - 8) {
+      const q = this.baseWrite[i]! + off;
+      this.dv.setUint32(q, lo, true);
+      this.dv.setUint32(q + 4, hi, true);
+      return;
+    }
     const p = this.phys(addr, Kind.Write, 8);
     if (p >= 0) {
       this.dv.setUint32(p, lo, true);

@@ -119,10 +119,10 @@ export function makeEa(m: MemInfo): EaFn {
   if (base >= 0 && index < 0) {
     const bl = base * 2;
     ea = (s) => {
-      const hi = s.g[bl + 1]!;
       const lo = (s.g[bl]! >>> 0) + disp;
-      if (hi === 0 && lo >= 0 && lo < TWO32) return lo;
-      return wrap(hi >>> 0, lo);
+      // No carry out of the low half (the usual case, stack addresses included): exact as is.
+      if (lo >= 0 && lo < TWO32) return (s.g[bl + 1]! >>> 0) * TWO32 + lo;
+      return wrap(s.g[bl + 1]! >>> 0, lo);
     };
   } else if (base >= 0) {
     const bl = base * 2;
@@ -130,7 +130,7 @@ export function makeEa(m: MemInfo): EaFn {
     ea = (s) => {
       const lo = (s.g[bl]! >>> 0) + (s.g[il]! >>> 0) * scale + disp;
       const hi = (s.g[bl + 1]! >>> 0) + (s.g[il + 1]! >>> 0) * scale;
-      if (hi === 0 && lo >= 0 && lo < TWO32) return lo;
+      if (lo >= 0 && lo < TWO32 && hi < TWO32) return hi * TWO32 + lo;
       return wrap(hi, lo);
     };
   } else if (index >= 0) {
@@ -208,6 +208,50 @@ function signedOffset(m: MemInfo): EaFn {
   }
   if (m.addr32 && !m.ipRel) return addr32Ea(m);
   return off;
+}
+
+/** [base + disp] with no index or segment: the most common form, address and access in one closure. */
+function isBaseDisp(m: MemInfo): boolean {
+  return m.base >= 0 && m.index < 0 && m.seg === null && !m.addr32 && !m.ipRel;
+}
+
+function baseDispGetter(m: MemInfo, size: number): Getter | undefined {
+  if (!isBaseDisp(m) || (size !== 4 && size !== 8)) return undefined;
+  const bl = m.base * 2;
+  const disp = m.disp;
+  if (size === 4) {
+    return (s) => {
+      const hi = s.g[bl + 1]!;
+      const lo = (s.g[bl]! >>> 0) + disp;
+      return s.mem.read32(lo >= 0 && lo < TWO32 ? (hi >>> 0) * TWO32 + lo : wrap(hi >>> 0, lo));
+    };
+  }
+  return (s) => {
+    const hi = s.g[bl + 1]!;
+    const lo = (s.g[bl]! >>> 0) + disp;
+    const mem = s.mem;
+    const v = mem.read64(lo >= 0 && lo < TWO32 ? (hi >>> 0) * TWO32 + lo : wrap(hi >>> 0, lo));
+    s.hi = mem.hi;
+    return v;
+  };
+}
+
+function baseDispSetter(m: MemInfo, size: number): Setter | undefined {
+  if (!isBaseDisp(m) || (size !== 4 && size !== 8)) return undefined;
+  const bl = m.base * 2;
+  const disp = m.disp;
+  if (size === 4) {
+    return (s, v) => {
+      const hi = s.g[bl + 1]!;
+      const lo = (s.g[bl]! >>> 0) + disp;
+      s.mem.write32(lo >= 0 && lo < TWO32 ? (hi >>> 0) * TWO32 + lo : wrap(hi >>> 0, lo), v >>> 0);
+    };
+  }
+  return (s, v, h) => {
+    const hi = s.g[bl + 1]!;
+    const lo = (s.g[bl]! >>> 0) + disp;
+    s.mem.write64(lo >= 0 && lo < TWO32 ? (hi >>> 0) * TWO32 + lo : wrap(hi >>> 0, lo), v >>> 0, h >>> 0);
+  };
 }
 
 export function memGetter(ea: EaFn, size: number): Getter {
@@ -289,7 +333,8 @@ export function operand(d: DecodeInfo, i: number, size?: number, rmw = false): O
     const m = d.mem!;
     const sz = size ?? m.size;
     const ea = makeEa(m);
-    return { kind: 'mem', size: sz, get: rmw ? rmwGetter(ea, sz) : memGetter(ea, sz), set: memSetter(ea, sz), ea };
+    const fast = rmw ? undefined : baseDispGetter(m, sz);
+    return { kind: 'mem', size: sz, get: fast ?? (rmw ? rmwGetter(ea, sz) : memGetter(ea, sz)), set: baseDispSetter(m, sz) ?? memSetter(ea, sz), ea };
   }
   if (k.kind === 'imm') {
     const sz = size ?? k.size;
