@@ -21,7 +21,7 @@ import {
   writeSyncSegmentBase,
   type KvmRegName,
 } from '../kvm/abi.js';
-import { captureCpuid } from '../kvm/cpuidProbe.js';
+import { captureCpuid, captureXcr0 } from '../kvm/cpuidProbe.js';
 import type { CpuidEntry } from '../kvm/cpuid.js';
 import { describeExit } from '../kvm/exits.js';
 import { KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from '../kvm/ioctls.js';
@@ -42,6 +42,8 @@ export class KvmSnippetRunner {
   readonly memory: SnippetMemory;
   /** The CPUID table the guest sees (captured in-guest): what the JS core must answer. */
   readonly cpuid: CpuidEntry[];
+  /** XCR0 as `xgetbv` reads it in the guest (null without OSXSAVE). */
+  readonly xcr0: bigint | null;
   private readonly xsave: Uint8Array;
   private closed = false;
   /** KVM_RUN calls made (one per snippet). */
@@ -55,8 +57,9 @@ export class KvmSnippetRunner {
     installSeKernel(aspace, phys);
     machine.setupLongMode(aspace);
     this.cpuid = captureCpuid(machine, aspace);
+    this.xcr0 = captureXcr0(machine, aspace, this.cpuid);
     this.memory = new SnippetMemory(aspace);
-    // The probe unmapped its page: make KVM forget every translation once.
+    // The probes unmapped their pages: make KVM forget every translation once.
     machine.reloadMemorySlot();
     this.xsave = machine.vcpu.getXsave();
   }
@@ -96,7 +99,12 @@ export class KvmSnippetRunner {
     });
     vcpu.setXsave(this.xsave);
 
-    const exit = vcpu.run();
+    let exit = vcpu.run();
+    // A signal (a profiler's, a test runner's) interrupts KVM_RUN: just enter again.
+    while (exit.reason === 'intr') {
+      vcpu.setImmediateExit(false);
+      exit = vcpu.run();
+    }
     this.runs++;
     if (exit.reason !== 'io' || exit.port !== EXCEPTION_PORT) {
       throw new KvmGuestStateError(

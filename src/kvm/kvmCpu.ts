@@ -34,7 +34,9 @@
  * every entry sets TF, the #DB after each instruction comes through the exception stub and run()
  * returns 'stepped' (state 'paused'); a syscall instruction is one step (served, then 'stepped').
  * With `stopAtSyscalls` run() returns 'syscall' right after the syscall instruction (rip =
- * rcx = the next instruction, r11 = the flags) before serving it; the next run() serves it.
+ * rcx = the next instruction, r11 = the flags) before serving it; the next run() serves it and
+ * goes on (in single-step mode: serves it and executes one more instruction, as the atomic CPU's
+ * run(1) does).
  */
 import { InternalError } from '../errors.js';
 import type { AddressSpace } from '../guest/addressSpace.js';
@@ -42,7 +44,7 @@ import { M5OP_PHYS, M5OP_SIZE, SE_SYSCALL_DOORBELL_PHYS } from '../guest/layout.
 import type { Process } from '../guest/process.js';
 import type { SyscallThread } from '../guest/syscalls.js';
 import { syscallName } from '../guest/syscalls/names.js';
-import { Gpr, type ThreadContext } from '../guest/threadContext.js';
+import { Gpr, USER_CS, type ThreadContext } from '../guest/threadContext.js';
 import {
   KVM_REG_NAMES,
   readSyncReg,
@@ -90,8 +92,6 @@ export interface KvmCpuOptions {
   hostFreqHz: number;
   hostFactor: number;
   warn: (message: string) => void;
-  /** Replaces the host-time guest clock (lockstep runs give both CPUs the same deterministic clock). */
-  clock?: { guestTimeNs: () => bigint; cpuTimeNs: () => bigint };
 }
 
 export class KvmCPU {
@@ -129,7 +129,6 @@ export class KvmCPU {
       // Guest clock = estimated guest cycles at the guest frequency (= host frequency).
       guestTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
       cpuTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
-      ...(opts.clock ? { guestTimeNs: opts.clock.guestTimeNs, cpuTimeNs: opts.clock.cpuTimeNs } : {}),
     };
   }
 
@@ -164,6 +163,31 @@ export class KvmCPU {
       mxcsr: tc.mxcsr, st: widenSt(tc.x87.st), xmm: tc.xmm,
     });
     if (this._state === 'created') this._state = 'ready';
+  }
+
+  /**
+   * The integer part of updateThreadContext (GPRs, rip, rflags, segments) from the sync block,
+   * without the KVM_GET_XSAVE ioctl; for per-instruction lockstep, which reads x87/SSE state
+   * only after instructions that can change it.
+   */
+  updateThreadContextGprs(): Omit<ThreadContext, 'xmm' | 'mxcsr' | 'x87'> {
+    const run = this.run;
+    const gpr = new Array<bigint>(16);
+    for (const name of KVM_REG_NAMES) {
+      const gi = KVM_TO_GPR[name];
+      if (gi >= 0) gpr[gi] = readSyncReg(run, name);
+    }
+    const seg = (name: 'cs' | 'ss' | 'ds' | 'es' | 'fs' | 'gs') =>
+      run.getUint16(SYNC_SEGMENT_OFFSET[name] + KVM_SEGMENT_LAYOUT.selector, true);
+    return {
+      version: 1,
+      gpr,
+      rip: readSyncReg(run, 'rip'),
+      rflags: readSyncReg(run, 'rflags'),
+      fsBase: readSyncSegmentBase(run, 'fs'),
+      gsBase: readSyncSegmentBase(run, 'gs'),
+      seg: { cs: seg('cs'), ss: seg('ss'), ds: seg('ds'), es: seg('es'), fs: seg('fs'), gs: seg('gs') },
+    };
   }
 
   /** Reads the vCPU's architectural state into a ThreadContext (gem5: updateThreadContext). */
@@ -211,11 +235,10 @@ export class KvmCPU {
         if (outcome) return outcome;
       }
       for (;;) {
-        this.flushTlbIfNeeded();
-        if (this.singleStep) {
-          writeSyncReg(this.run, 'rflags', readSyncReg(this.run, 'rflags') | RFLAGS_TF);
-          vcpu.markDirty(KVM_SYNC_X86_REGS);
-        }
+        const tf = process.hrtime.bigint();
+        // The slot reload is host work on the guest's behalf: count it as emulation time.
+        if (this.flushTlbIfNeeded()) stats.hostEmulationSeconds += Number(process.hrtime.bigint() - tf) / 1e9;
+        if (this.singleStep) this.armSingleStep();
         const t0 = process.hrtime.bigint();
         const exit = vcpu.run();
         const t1 = process.hrtime.bigint();
@@ -270,7 +293,31 @@ export class KvmCPU {
       this._state = 'paused';
       return { kind: 'syscall', nr: Number(readSyncReg(run, 'rax')) };
     }
-    return this.serveSyscall();
+    return this.syscallInline();
+  }
+
+  /**
+   * Sets TF for the next user instruction. Only at a user-mode resume point: a signal can
+   * interrupt KVM_RUN while the vCPU is inside an exception stub (CPL0), which must just go on.
+   */
+  private armSingleStep(): void {
+    const run = this.run;
+    const rflags = readSyncReg(run, 'rflags');
+    if ((rflags & RFLAGS_TF) !== 0n) return;
+    if (run.getUint16(SYNC_SEGMENT_OFFSET.cs + KVM_SEGMENT_LAYOUT.selector, true) !== USER_CS) return;
+    writeSyncReg(run, 'rflags', rflags | RFLAGS_TF);
+    this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS);
+  }
+
+  /** Serves the syscall the guest just made; in single-step mode that ends the step. */
+  private syscallInline(): RunOutcome | null {
+    const outcome = this.serveSyscall();
+    if (outcome) return outcome;
+    if (this.singleStep) {
+      this._state = 'paused';
+      return { kind: 'stepped' };
+    }
+    return null;
   }
 
   /** Emulates the syscall in the sync block's registers, then SYSRET. */
@@ -297,10 +344,6 @@ export class KvmCPU {
     writeSyncReg(run, 'rflags', (readSyncReg(run, 'r11') & SYSRET_RFLAGS_MASK) | RFLAGS_FIXED);
     this.machine.restoreUserSegments();
     this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
-    if (this.singleStep) {
-      this._state = 'paused';
-      return { kind: 'stepped' };
-    }
     return null;
   }
 
@@ -373,12 +416,13 @@ export class KvmCPU {
    * reload nor a TLB flush is enough on these shadow-paging hosts: reloading the memory slot
    * drops every shadow page (measured ~0.15–0.35 ms, plus refaults). Batched: once per run entry.
    */
-  private flushTlbIfNeeded(): void {
+  private flushTlbIfNeeded(): boolean {
     const gen = this.aspace.tlbGeneration;
-    if (gen === this.tlbGeneration) return;
+    if (gen === this.tlbGeneration) return false;
     this.tlbGeneration = gen;
     this.machine.reloadMemorySlot();
     this.stats.tlbFlushes++;
+    return true;
   }
 
   get lastFault(): GuestFaultReport | null {

@@ -22,8 +22,8 @@ import { type ThreadContext } from '../guest/threadContext.js';
 import { readSyncReg } from './abi.js';
 import { ControlBlock } from './control.js';
 import { hwcapFromCpuid, type CpuidEntry } from './cpuid.js';
-import { captureCpuid } from './cpuidProbe.js';
-import { KvmCPU, KvmGuestStateError, type KvmCpuOptions } from './kvmCpu.js';
+import { captureCpuid, captureXcr0 } from './cpuidProbe.js';
+import { KvmCPU, KvmGuestStateError } from './kvmCpu.js';
 import { KvmVM } from './kvmVm.js';
 import type { RunOutcome } from './protocol.js';
 import { installSeKernel } from './seKernel.js';
@@ -60,11 +60,24 @@ export class KvmStepper {
   /** Syscalls stopped at by runToSyscall(). */
   syscalls = 0;
 
+  /** x87/SSE state of the last context() (KVM_GET_XSAVE costs ~8 µs a step). */
+  private fpu: Pick<ThreadContext, 'xmm' | 'mxcsr' | 'x87'> | null = null;
+
   constructor(readonly cpu: KvmCPU) {}
 
-  /** The vCPU's architectural state (TF/RF stripped). */
-  context(): ThreadContext {
-    const tc = this.cpu.updateThreadContext();
+  /**
+   * The vCPU's architectural state (TF/RF stripped). `fpu: false` reuses the x87/SSE state of
+   * the previous call: for a caller that knows the last instruction did not touch it.
+   */
+  context(opts: { fpu?: boolean } = {}): ThreadContext {
+    const fpu = this.fpu;
+    let tc: ThreadContext;
+    if (opts.fpu === false && fpu) {
+      tc = { ...this.cpu.updateThreadContextGprs(), xmm: fpu.xmm, mxcsr: fpu.mxcsr, x87: fpu.x87 };
+    } else {
+      tc = this.cpu.updateThreadContext();
+      this.fpu = { xmm: tc.xmm, mxcsr: tc.mxcsr, x87: tc.x87 };
+    }
     tc.rflags &= ~TF_RF;
     return tc;
   }
@@ -105,10 +118,11 @@ export class KvmStepper {
 
   /**
    * Executes exactly one instruction on KVM and returns the state after it (or the exit, the
-   * fault with the state at the faulting instruction, or — with `stopAtSyscalls` — the syscall
-   * stop; the following call then completes that syscall instruction and returns 'stepped').
+   * fault with the state at the faulting instruction, or — with `stopAtSyscalls` — 'syscall'
+   * after a syscall instruction, before it is served; the following call serves it and executes
+   * the next instruction, like the atomic CPU's run(1)).
    */
-  stepInstruction(opts: { stopAtSyscalls?: boolean } = {}): StepResult {
+  stepInstruction(opts: { stopAtSyscalls?: boolean; fpu?: boolean } = {}): StepResult {
     const cpu = this.cpu;
     cpu.singleStep = true;
     cpu.stopAtSyscalls = opts.stopAtSyscalls ?? false;
@@ -120,7 +134,7 @@ export class KvmStepper {
         if (outcome.kind === 'stepped') this.traps++;
         const done = this.finish(outcome);
         if (done) {
-          if (done.kind !== 'syscall') this.instructions++;
+          if (done.kind !== 'faulted') this.instructions++; // (a faulting instruction did not complete)
           return done;
         }
         if (quirks.repString && this.rip() === rip0) {
@@ -129,7 +143,7 @@ export class KvmStepper {
         }
         if (quirks.pushf) this.clearPushedTf();
         this.instructions++;
-        return { kind: 'stepped', context: this.context() };
+        return { kind: 'stepped', context: this.context({ fpu: opts.fpu ?? true }) };
       }
     } finally {
       cpu.singleStep = false;
@@ -172,7 +186,8 @@ export interface InProcessKvmOptions {
   io: GuestIO;
   warn?: (message: string) => void;
   hostFreqHz?: number;
-  clock?: KvmCpuOptions['clock'];
+  /** Wraps the loaded process before the CPU gets it (e.g. difftest's deterministic clock). */
+  wrapProcess?: (p: Process) => Process;
 }
 
 /** A KVM CPU with its program loaded, on this thread (what the worker does in boot()). */
@@ -183,6 +198,8 @@ export interface InProcessKvm {
   phys: PhysicalMemory;
   /** CPUID as the guest sees it (captured in-guest): the table the JS cores must answer. */
   cpuid: CpuidEntry[];
+  /** XCR0 as `xgetbv` reads it in the guest (null without OSXSAVE). */
+  xcr0: bigint | null;
   /** The state at the program's entry point. */
   initial: ThreadContext;
   close(): void;
@@ -197,6 +214,7 @@ export function bootKvmInProcess(opts: InProcessKvmOptions): InProcessKvm {
     installSeKernel(aspace, phys);
     machine.setupLongMode(aspace);
     const cpuid = captureCpuid(machine, aspace);
+    const xcr0 = captureXcr0(machine, aspace, cpuid);
     const warn = opts.warn ?? (() => {});
     const { process, context } = Process.load(phys, readFileSync(opts.program), {
       exePath: opts.program,
@@ -211,11 +229,10 @@ export function bootKvmInProcess(opts: InProcessKvmOptions): InProcessKvm {
       warn,
       aspace,
     });
-    const cpu = new KvmCPU(machine, process, new ControlBlock(), {
+    const cpu = new KvmCPU(machine, opts.wrapProcess ? opts.wrapProcess(process) : process, new ControlBlock(), {
       hostFreqHz: opts.hostFreqHz ?? 1e9,
       hostFactor: 1,
       warn,
-      ...(opts.clock ? { clock: opts.clock } : {}),
     });
     cpu.updateKvmState(context);
     const m = machine;
@@ -225,6 +242,7 @@ export function bootKvmInProcess(opts: InProcessKvmOptions): InProcessKvm {
       process,
       phys,
       cpuid,
+      xcr0,
       initial: context,
       close: () => {
         m.close();
