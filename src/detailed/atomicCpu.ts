@@ -55,6 +55,8 @@ export class AtomicCPU {
   stopAtSyscalls = false;
   private syscallPending = false;
   syscalls = 0;
+  /** Basic blocks decoded (each address once, until its code is written). */
+  blocksDecoded = 0;
   readonly syscallsByName: Record<string, number> = {};
   private readonly warnedM5ops = new Set<number>();
   private exitStatus: number | null = null;
@@ -139,6 +141,7 @@ export class AtomicCPU {
     let b = this.blocks.get(rip);
     if (b === undefined) {
       b = decodeBlock(this.mem, rip);
+      this.blocksDecoded++;
       this.blocks.set(rip, b);
       for (const p of b.pages) this.mem.codePages.add(p);
     }
