@@ -1,6 +1,7 @@
 /**
- * Counts the tests under test/kvm/ and writes `.vitest-kvm-summary.json`, so `.ci/run` can
- * fail when /dev/kvm exists but KVM tests were skipped (a silent skip would hide the oracle).
+ * Counts the KVM tests (those under test/kvm/ and any suite made with describeKvm, marked
+ * '[kvm]') and writes `.vitest-kvm-summary.json`, so `.ci/run` can fail when /dev/kvm exists
+ * but KVM tests were skipped (a silent skip would hide the oracle).
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Reporter, TestModule } from 'vitest/node';
@@ -12,8 +13,9 @@ export default class KvmSkipReporter implements Reporter {
     let skipped = 0;
     const skippedNames: string[] = [];
     for (const m of modules) {
-      if (!m.moduleId.includes('/test/kvm/')) continue;
+      const kvmModule = m.moduleId.includes('/test/kvm/');
       for (const t of m.children.allTests()) {
+        if (!kvmModule && !t.fullName.includes('[kvm]')) continue;
         const state = t.result().state;
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;

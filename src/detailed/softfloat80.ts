@@ -20,6 +20,9 @@
  * - Unsupported encodings (unnormals, pseudo-NaNs, pseudo-infinities: a nonzero exponent with
  *   the integer bit clear) are invalid operands: IE and the real indefinite. Pseudo-denormals
  *   (exponent 0, integer bit set) are denormal operands with the value of exponent 1.
+ * - DE (denormal operand) comes from arithmetic, comparisons and f32/f64 loads, not from stores
+ *   or integer conversions, and not when a NaN operand, an invalid operation or a division by
+ *   zero decides the result.
  * - The invalid-operation result is the real indefinite (−QNaN 0xC000000000000000); integer
  *   conversions that fail produce the integer indefinite (the most negative integer).
  */
@@ -65,8 +68,9 @@ export const F80_ONE: F80 = { sign: 0, exp: BIAS, sig: INT_BIT };
 /**
  * The rounding environment of one operation and what it raised. `flags` accumulates the
  * exception flags (X_*), `roundedUp` tells whether the last rounding increased the
- * magnitude (C1). An unmasked overflow or underflow (which the x87 answers with a
- * bias-adjusted result) is reported in `unmaskedOU` for the caller to deal with.
+ * magnitude (C1). An unmasked overflow or underflow sets `unmaskedOU`: a register result is
+ * then the bias-adjusted one the x87 delivers (exponent ∓ 24576), a memory store must not
+ * happen.
  */
 export class FpEnv {
   rc = RC_NEAREST;
@@ -77,6 +81,11 @@ export class FpEnv {
   flags = 0;
   roundedUp = false;
   unmaskedOU = false;
+  /**
+   * A memory operand of the operation was an f32/f64 denormal (normal once extended): DE is
+   * raised with the operation's own denormal check, which a NaN operand pre-empts.
+   */
+  denormalOperand = false;
 
   /** Resets the status and takes RC, PC and masks from an x87 control word. */
   reset(fcw: number): this {
@@ -88,6 +97,7 @@ export class FpEnv {
     this.flags = 0;
     this.roundedUp = false;
     this.unmaskedOU = false;
+    this.denormalOperand = false;
     return this;
   }
 }
@@ -269,8 +279,14 @@ function roundTo(sign: number, m: bigint, e: number, f: Format, env: FpEnv): Rou
   }
   const Er = sig === 0n ? -Infinity : q + bitLength(sig) - 1;
   if (Er > emax) {
+    if ((env.masks & X_OE) === 0) {
+      // Unmasked: only OE; the caller decides what is stored.
+      env.flags |= X_OE;
+      env.unmaskedOU = true;
+      env.roundedUp = false;
+      return { sig, q, inf: false };
+    }
     // Overflow: infinity or the largest finite value, by rounding direction.
-    if ((env.masks & X_OE) === 0) env.unmaskedOU = true;
     env.flags |= X_OE | X_PE;
     const toInf = rc === RC_NEAREST || (rc === RC_UP && sign === 0) || (rc === RC_DOWN && sign === 1);
     env.roundedUp = toInf;
@@ -289,8 +305,13 @@ function roundTo(sign: number, m: bigint, e: number, f: Format, env: FpEnv): Rou
       }
     }
     if (tiny) {
-      if ((env.masks & X_UE) === 0) env.unmaskedOU = true;
-      else if (inexact) env.flags |= X_UE;
+      if ((env.masks & X_UE) === 0) {
+        env.flags |= X_UE;
+        env.unmaskedOU = true;
+        env.roundedUp = false;
+        return { sig, q, inf: false };
+      }
+      if (inexact) env.flags |= X_UE;
     }
   }
   if (inexact) env.flags |= X_PE;
@@ -307,10 +328,29 @@ function pack80(sign: number, r: Rounded): F80 {
   return { sign, exp: 0, sig: r.sig << BigInt(r.q - E_DENORMAL) };
 }
 
-/** ±m·2^e rounded to the extended format at `p` bits. */
+/** The x87's exponent bias adjustment for unmasked overflow and underflow results. */
+const BIAS_ADJUST = 24576;
+const FMT_WIDE = [24, 53, 64].map((p) => ({ p, emin: -1e9, emax: 1e9 }));
+
+/**
+ * ±m·2^e rounded to the extended format at `p` bits. With an unmasked overflow/underflow the
+ * result is rounded with an unbounded exponent and then brought into range by ∓24576 (what the
+ * x87 stores in a register for the exception handler).
+ */
 function round80(sign: number, m: bigint, e: number, p: number, env: FpEnv): F80 {
   if (m === 0n) return { sign, exp: 0, sig: 0n };
-  return pack80(sign, roundTo(sign, m, e, fmt80(p), env));
+  const r = roundTo(sign, m, e, fmt80(p), env);
+  if (!env.unmaskedOU) return pack80(sign, r);
+  const w = roundTo(sign, m, e, FMT_WIDE[p === 24 ? 0 : p === 53 ? 1 : 2]!, env);
+  const len = bitLength(w.sig);
+  const Er = w.q + len - 1;
+  const exp = Er + BIAS + (Er > 0 ? -BIAS_ADJUST : BIAS_ADJUST);
+  if (exp >= 1 && exp < EXP_INF) return { sign, exp, sig: w.sig << BigInt(64 - len) };
+  // Out of range even then (fscale by a huge power): ±∞ (C1 set) or ±0, whatever the rounding
+  // control, and inexact (measured).
+  env.flags |= X_PE;
+  env.roundedUp = Er > 0;
+  return Er > 0 ? { sign, exp: EXP_INF, sig: INT_BIT } : { sign, exp: 0, sig: 0n };
 }
 
 /** A normalized finite value exactly (m has its top bit at 63 unless it is zero). */
@@ -347,7 +387,8 @@ export function propagateNaN(a: F80, b: F80 | null, env: FpEnv): F80 {
 
 /**
  * The common pre-checks of an operation: unsupported encodings (invalid), NaNs (propagated),
- * denormal operands (DE). Returns the result when one of the first two decides it.
+ * denormal operands (DE, withdrawn again if the operation turns out invalid or a division by
+ * zero). Returns the result when one of the first two decides it.
  */
 function specials(a: F80, b: F80 | null, env: FpEnv): F80 | null {
   if (isUnsupported80(a) || (b !== null && isUnsupported80(b))) {
@@ -355,12 +396,13 @@ function specials(a: F80, b: F80 | null, env: FpEnv): F80 | null {
     return F80_INDEFINITE;
   }
   if (isNaN80(a) || (b !== null && isNaN80(b))) return propagateNaN(a, b, env);
-  if (isDenormal80(a) || (b !== null && isDenormal80(b))) env.flags |= X_DE;
+  if (isDenormal80(a) || (b !== null && isDenormal80(b)) || env.denormalOperand) env.flags |= X_DE;
   return null;
 }
 
+/** The invalid-operation result; an invalid operation raises no DE for its denormal operands. */
 function invalid(env: FpEnv): F80 {
-  env.flags |= X_IE;
+  env.flags = (env.flags & ~X_DE) | X_IE;
   return F80_INDEFINITE;
 }
 
@@ -433,7 +475,7 @@ export function div80(a: F80, b: F80, env: FpEnv): F80 {
   if (bInf) return { sign, exp: 0, sig: 0n };
   if (b.sig === 0n) {
     if (a.sig === 0n) return invalid(env);
-    env.flags |= X_ZE;
+    env.flags = (env.flags & ~X_DE) | X_ZE; // as for invalid: no DE
     return { sign, exp: EXP_INF, sig: INT_BIT };
   }
   if (a.sig === 0n) return { sign, exp: 0, sig: 0n };
@@ -466,7 +508,7 @@ export function sqrt80(a: F80, env: FpEnv): F80 {
   if (a.exp === EXP_INF) return a;
   let { m, e } = normalize(a);
   // m·2^e with e even and m ≥ 2^134 gives a root of at least 67 bits.
-  const sh = 134 - 63 + ((e & 1) !== 0 ? 1 : 0);
+  const sh = 72 - (e & 1);
   m <<= BigInt(sh);
   e -= sh;
   const s = isqrt(m);
@@ -499,7 +541,7 @@ export function compare80(a: F80, b: F80, env: FpEnv, signaling: boolean): numbe
     if (signaling || isSNaN80(a) || isSNaN80(b)) env.flags |= X_IE;
     return CMP_UN;
   }
-  if (isDenormal80(a) || isDenormal80(b)) env.flags |= X_DE;
+  if (isDenormal80(a) || isDenormal80(b) || env.denormalOperand) env.flags |= X_DE;
   const az = a.sig === 0n && a.exp === 0;
   const bz = b.sig === 0n && b.exp === 0;
   if (az && bz) return CMP_EQ;
@@ -524,30 +566,36 @@ function compareMagnitude(a: F80, b: F80): number {
 
 // --- conversions: f32 / f64
 
-function fromBinary(sign: number, be: number, frac: bigint, fracBits: number, bias: number, env: FpEnv): F80 {
+function fromBinary(sign: number, be: number, frac: bigint, fracBits: number, bias: number, env: FpEnv, raw: boolean): F80 {
   const maxBe = bias * 2 + 1;
   if (be === maxBe) {
     if (frac === 0n) return { sign, exp: EXP_INF, sig: INT_BIT };
     const sig = INT_BIT | (frac << BigInt(63 - fracBits));
+    if (raw) return { sign, exp: EXP_INF, sig };
     if ((sig & QUIET_BIT) === 0n) env.flags |= X_IE;
     return { sign, exp: EXP_INF, sig: sig | QUIET_BIT };
   }
   if (be === 0) {
     if (frac === 0n) return { sign, exp: 0, sig: 0n };
-    env.flags |= X_DE;
+    if (raw) env.denormalOperand = true;
+    else env.flags |= X_DE;
     return round80(sign, frac, 1 - bias - fracBits, 64, env);
   }
   return { sign, exp: be - bias + BIAS, sig: INT_BIT | (frac << BigInt(63 - fracBits)) };
 }
 
-/** An f32 bit pattern loaded onto the x87 stack (fld m32): exact; SNaN → IE + quiet; denormal → DE. */
-export function fromF32(bits: number, env: FpEnv): F80 {
-  return fromBinary(bits >>> 31, (bits >>> 23) & 0xff, BigInt(bits & 0x7fffff), 23, 127, env);
+/**
+ * An f32 bit pattern loaded onto the x87 stack (fld m32): exact; SNaN → IE + quiet; denormal →
+ * DE. `raw` (a memory operand of an arithmetic instruction): an SNaN stays signaling, for the
+ * operation to deal with.
+ */
+export function fromF32(bits: number, env: FpEnv, raw = false): F80 {
+  return fromBinary(bits >>> 31, (bits >>> 23) & 0xff, BigInt(bits & 0x7fffff), 23, 127, env, raw);
 }
 
-/** An f64 bit pattern loaded onto the x87 stack (fld m64). */
-export function fromF64(bits: bigint, env: FpEnv): F80 {
-  return fromBinary(Number(bits >> 63n) & 1, Number((bits >> 52n) & 0x7ffn), bits & ((1n << 52n) - 1n), 52, 1023, env);
+/** An f64 bit pattern loaded onto the x87 stack (fld m64); `raw` as for fromF32. */
+export function fromF64(bits: bigint, env: FpEnv, raw = false): F80 {
+  return fromBinary(Number(bits >> 63n) & 1, Number((bits >> 52n) & 0x7ffn), bits & ((1n << 52n) - 1n), 52, 1023, env, raw);
 }
 
 function toBinary(a: F80, f: Format, fracBits: number, bias: number, env: FpEnv): bigint {
@@ -566,7 +614,6 @@ function toBinary(a: F80, f: Format, fracBits: number, bias: number, env: FpEnv)
     return signBit | (maxBe << BigInt(fracBits)) | frac;
   }
   if (a.sig === 0n) return signBit;
-  if (a.exp === 0) env.flags |= X_DE;
   const r = roundTo(a.sign, a.sig, lsbExp(a), f, env);
   if (r.inf) return signBit | (maxBe << BigInt(fracBits));
   if (r.sig === 0n) return signBit;
@@ -604,7 +651,7 @@ export function fromInt(v: bigint): F80 {
  * The integer value of a finite value, rounded by `rc` (magnitude and whether it rounded up);
  * null when it is ≥ 2^limitBits in magnitude (no need to build huge integers).
  */
-function integerPart(a: F80, rc: number, env: FpEnv, limitBits: number): { k: bigint; inexact: boolean; up: boolean } | null {
+function integerPart(a: F80, rc: number, limitBits: number): { k: bigint; inexact: boolean; up: boolean } | null {
   const { m, e } = normalize(a);
   if (m === 0n) return { k: 0n, inexact: false, up: false };
   if (e >= 0) {
@@ -621,7 +668,6 @@ function integerPart(a: F80, rc: number, env: FpEnv, limitBits: number): { k: bi
   const rem = m - (k << sh);
   const up = roundsUp(a.sign, (k & 1n) === 1n, rem, sh, rc);
   if (up) k += 1n;
-  void env;
   return { k, inexact: rem !== 0n, up };
 }
 
@@ -634,8 +680,7 @@ export function toInt(a: F80, bits: number, env: FpEnv, truncate = false): bigin
     env.flags |= X_IE;
     return null;
   }
-  if (a.exp === 0 && a.sig !== 0n) env.flags |= X_DE;
-  const r = integerPart(a, truncate ? RC_ZERO : env.rc, env, bits + 1);
+  const r = integerPart(a, truncate ? RC_ZERO : env.rc, bits + 1);
   const lim = 1n << BigInt(bits - 1);
   if (r === null || (a.sign ? r.k > lim : r.k >= lim)) {
     env.flags |= X_IE;
@@ -652,7 +697,7 @@ export function roundInt80(a: F80, env: FpEnv): F80 {
   if (sp) return sp;
   if (a.exp === EXP_INF || a.sig === 0n) return a;
   if (a.exp >= BIAS + 63) return a;
-  const r = integerPart(a, env.rc, env, 128)!;
+  const r = integerPart(a, env.rc, 128)!;
   if (r.inexact) env.flags |= X_PE;
   env.roundedUp = r.up;
   if (r.k === 0n) return { sign: a.sign, exp: 0, sig: 0n };
@@ -691,7 +736,7 @@ export function scale80(a: F80, b: F80, env: FpEnv): F80 {
 
 export interface PremResult {
   value: F80;
-  /** The low three quotient bits (C0 = Q2, C3 = Q1, C1 = Q0), when the reduction completed. */
+  /** The low three quotient bits (C0 = Q2, C3 = Q1, C1 = Q0); −1 when the result is a NaN (no quotient). */
   q: number;
   /** C2: the reduction is incomplete (run fprem again). */
   partial: boolean;
@@ -703,8 +748,8 @@ export interface PremResult {
  */
 export function prem80(a: F80, b: F80, env: FpEnv, ieee: boolean): PremResult {
   const sp = specials(a, b, env);
-  if (sp) return { value: sp, q: 0, partial: false };
-  if (a.exp === EXP_INF || (b.sig === 0n && b.exp === 0)) return { value: invalid(env), q: 0, partial: false };
+  if (sp) return { value: sp, q: -1, partial: false };
+  if (a.exp === EXP_INF || (b.sig === 0n && b.exp === 0)) return { value: invalid(env), q: -1, partial: false };
   if (b.exp === EXP_INF || (a.sig === 0n && a.exp === 0)) return { value: a, q: 0, partial: false };
   const na = normalize(a);
   const nb = normalize(b);

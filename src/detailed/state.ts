@@ -83,7 +83,11 @@ export class CpuState {
   /** XCR0 (low half) as xgetbv returns it: x87 | SSE | AVX unless the KVM-captured value says otherwise. */
   xcr0 = 0x7;
 
-  // x87 control/status: the core supports the control instructions libc uses, not x87 math.
+  // x87 state (isa/x87.ts: control instructions, FXSAVE; isa/x87-arith.ts: the arithmetic).
+  // `st` holds ST(0)…ST(7) RELATIVE TO TOP, 10 bytes each (the FXSAVE / KVM XSAVE legacy-area /
+  // ThreadContext order), while `ftw` is the abridged tag word by PHYSICAL register (bit j set =
+  // Rj valid): ST(i) is valid when bit (TOP + i) & 7 is set, TOP being fsw bits 11–13. Pushes
+  // and pops rotate `st` so the physical registers keep their contents.
   fcw = 0x37f;
   fsw = 0;
   ftw = 0;

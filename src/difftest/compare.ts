@@ -74,10 +74,12 @@ export function compareContexts(kvm: ThreadContext, js: ThreadContext, undefined
     if (x.fcw !== y.fcw) out.push({ field: 'x87.fcw', kvm: `0x${x.fcw.toString(16)}`, js: `0x${y.fcw.toString(16)}` });
     if (x.fsw !== y.fsw) out.push({ field: 'x87.fsw', kvm: `0x${x.fsw.toString(16)}`, js: `0x${y.fsw.toString(16)}` });
     if (x.ftw !== y.ftw) out.push({ field: 'x87.ftw', kvm: `0x${x.ftw.toString(16)}`, js: `0x${y.ftw.toString(16)}` });
+    // st(i) is relative to TOP (FXSAVE order); the abridged tag word is by physical register.
+    const top = (x.fsw >> 11) & 7;
     for (let i = 0; i < 8 && (x.ftw | y.ftw) !== 0; i++) {
       const a = x.st.subarray(i * 10, i * 10 + 10);
       const b = y.st.subarray(i * 10, i * 10 + 10);
-      if (((x.ftw | y.ftw) >> i) & 1 && !bytesEqual(a, b)) {
+      if (((x.ftw | y.ftw) >> ((top + i) & 7)) & 1 && !bytesEqual(a, b)) {
         out.push({ field: `st${i}`, kvm: Buffer.from(a).toString('hex'), js: Buffer.from(b).toString('hex') });
       }
     }

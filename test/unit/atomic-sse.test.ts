@@ -544,8 +544,8 @@ describe('MXCSR and x87 control', () => {
     expect(signal(run('480fae07', { regs: { rdi: DATA + 8 } }))).toBe('SIGSEGV #GP general protection');
   });
 
-  it('x87 arithmetic is not implemented: executing fld raises the typed unsupported-instruction error', () => {
-    expect(() => run('dd07' /* fld qword ptr [rdi] */, { regs: { rdi: DATA } })).toThrow(UnsupportedInstructionError);
+  it('x87 transcendentals are not implemented: executing fsin raises the typed unsupported-instruction error', () => {
+    expect(() => run('d9fe' /* fsin */)).toThrow(UnsupportedInstructionError);
     // emms is a no-op
     expect(ok('0f77').mxcsr).toBe(MASKS);
   });

@@ -11,4 +11,5 @@ import './sse-move.js';
 import './sse-int.js';
 import './sse-string.js';
 import './x87.js';
+import './x87-arith.js';
 import './sse-approx.js';

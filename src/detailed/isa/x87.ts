@@ -1,7 +1,7 @@
 /**
- * x87 control instructions (what libc start-up and fenv code use) and FXSAVE/FXRSTOR. The core
- * has no x87 arithmetic: fld/fadd/… have no builder and raise the unsupported-instruction error
- * when executed. emms is a no-op (the MMX state is the x87 state, which nothing here changes).
+ * x87 control instructions (what libc start-up and fenv code use) and FXSAVE/FXRSTOR; the
+ * arithmetic (fld/fadd/…, as musl's printf needs) is in x87-arith.ts. emms is a no-op (the MMX
+ * state is the x87 state, which nothing here changes).
  */
 import { Mnemonic } from 'iced-x86';
 import { Gpr } from '../../guest/threadContext.js';
