@@ -25,10 +25,102 @@ function binary(d: DecodeInfo, rmw = false): [Operand, Operand] {
 
 type AluKind = 'add' | 'adc' | 'sub' | 'sbb' | 'and' | 'or' | 'xor' | 'cmp' | 'test';
 
+/**
+ * 64-bit ALU with a register destination and a register or immediate source: the commonest
+ * form in compiled code, written against the register file directly (no operand closures).
+ */
+function aluReg64(kind: AluKind, dst: Operand, src: Operand): Exec | undefined {
+  if (dst.kind !== 'reg' || dst.size !== 8 || (src.kind !== 'reg' && src.kind !== 'imm')) return undefined;
+  if (kind === 'adc' || kind === 'sbb') return undefined;
+  const d = dst.reg! * 2;
+  const srcReg = src.kind === 'reg';
+  const r = srcReg ? src.reg! * 2 : 0;
+  let immLo = 0;
+  let immHi = 0;
+  if (!srcReg) {
+    const tmp = { hi: 0 } as unknown as CpuState;
+    immLo = src.get(tmp);
+    immHi = (tmp as unknown as { hi: number }).hi;
+  }
+  switch (kind) {
+    case 'add':
+      return (s) => {
+        const g = s.g;
+        const a = g[d]! >>> 0;
+        const ah = g[d + 1]! >>> 0;
+        const b = srcReg ? g[r]! >>> 0 : immLo;
+        const bh = srcReg ? g[r + 1]! >>> 0 : immHi;
+        const lo = a + b;
+        const c = lo >= TWO32 ? 1 : 0;
+        const rlo = lo - c * TWO32;
+        const rhi = (ah + bh + c) >>> 0;
+        g[d] = rlo;
+        g[d + 1] = rhi;
+        s.ccOp = CcOp.Add;
+        s.ccSize = 8;
+        s.ccA = a;
+        s.ccAHi = ah;
+        s.ccB = b;
+        s.ccBHi = bh;
+        s.ccRes = rlo;
+        s.ccResHi = rhi;
+      };
+    case 'sub':
+    case 'cmp': {
+      const writes = kind === 'sub';
+      return (s) => {
+        const g = s.g;
+        const a = g[d]! >>> 0;
+        const ah = g[d + 1]! >>> 0;
+        const b = srcReg ? g[r]! >>> 0 : immLo;
+        const bh = srcReg ? g[r + 1]! >>> 0 : immHi;
+        const lo = a - b;
+        const borrow = lo < 0 ? 1 : 0;
+        const rlo = lo + borrow * TWO32;
+        const rhi = (ah - bh - borrow) >>> 0;
+        if (writes) {
+          g[d] = rlo;
+          g[d + 1] = rhi;
+        }
+        s.ccOp = CcOp.Sub;
+        s.ccSize = 8;
+        s.ccA = a;
+        s.ccAHi = ah;
+        s.ccB = b;
+        s.ccBHi = bh;
+        s.ccRes = rlo;
+        s.ccResHi = rhi;
+      };
+    }
+    default: {
+      const writes = kind !== 'test';
+      const and = kind === 'and' || kind === 'test';
+      const or = kind === 'or';
+      return (s) => {
+        const g = s.g;
+        const b = srcReg ? g[r]! : immLo;
+        const bh = srcReg ? g[r + 1]! : immHi;
+        const rlo = (and ? g[d]! & b : or ? g[d]! | b : g[d]! ^ b) >>> 0;
+        const rhi = (and ? g[d + 1]! & bh : or ? g[d + 1]! | bh : g[d + 1]! ^ bh) >>> 0;
+        if (writes) {
+          g[d] = rlo;
+          g[d + 1] = rhi;
+        }
+        s.ccOp = CcOp.Logic;
+        s.ccSize = 8;
+        s.ccRes = rlo;
+        s.ccResHi = rhi;
+      };
+    }
+  }
+}
+
 function aluBuilder(kind: AluKind) {
   const writes = kind !== 'cmp' && kind !== 'test';
   return (d: DecodeInfo): Exec => {
     const [dst, src] = binary(d, writes);
+    const fast = aluReg64(kind, dst, src);
+    if (fast) return fast;
     const size = dst.size;
     const get = dst.get;
     const set = dst.set;
@@ -277,6 +369,31 @@ define(Mnemonic.Mov, (d) => {
   const [dst, src] = binary(d);
   const get = src.get;
   const set = dst.set;
+  if (dst.kind === 'reg' && src.kind === 'reg' && (dst.size === 8 || dst.size === 4)) {
+    // Register to register, straight through the register file.
+    const to = dst.reg! * 2;
+    const from = src.reg! * 2;
+    if (dst.size === 8) {
+      return (s) => {
+        const g = s.g;
+        g[to] = g[from]!;
+        g[to + 1] = g[from + 1]!;
+      };
+    }
+    return (s) => {
+      const g = s.g;
+      g[to] = g[from]!;
+      g[to + 1] = 0;
+    };
+  }
+  if (dst.kind === 'reg' && dst.size === 8) {
+    const to = dst.reg! * 2;
+    return (s) => {
+      const lo = get(s);
+      s.g[to] = lo;
+      s.g[to + 1] = s.hi;
+    };
+  }
   if (dst.size === 8) return (s) => {
     const lo = get(s);
     set(s, lo, s.hi);
