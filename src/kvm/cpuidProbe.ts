@@ -16,15 +16,25 @@ import { KvmVM } from './kvmVm.js';
 import { SE_SYSCALL_DOORBELL_PHYS } from '../guest/layout.js';
 import { KvmGuestStateError } from './kvmCpu.js';
 
-const PROBE_CODE = [0x0f, 0xa2, 0x49, 0x89, 0xc8, 0x0f, 0x05];
+const CPUID_PROBE = [0x0f, 0xa2, 0x49, 0x89, 0xc8, 0x0f, 0x05]; // cpuid; mov r8, rcx; syscall
+const XGETBV_PROBE = [0x0f, 0x01, 0xd0, 0x0f, 0x05]; // xgetbv; syscall
 
-export function captureCpuid(machine: KvmVM, aspace: AddressSpace): CpuidEntry[] {
-  const page = aspace.mapAnywhere(4096, PROT_READ | PROT_EXEC, 'mmap', '[cpuid-probe]');
-  aspace.writeUnchecked(page, Uint8Array.from(PROBE_CODE));
+/**
+ * Runs a tiny user-mode probe on a temporary page, once per `setup`, until its `syscall` rings
+ * the doorbell; returns what `read` takes from the registers. The page is unmapped afterwards.
+ */
+function withProbe<T>(
+  machine: KvmVM,
+  aspace: AddressSpace,
+  name: string,
+  code: readonly number[],
+  use: (run: (regs: Partial<Record<'rax' | 'rcx', bigint>>) => void) => T,
+): T {
+  const page = aspace.mapAnywhere(4096, PROT_READ | PROT_EXEC, 'mmap', `[${name}-probe]`);
+  aspace.writeUnchecked(page, Uint8Array.from(code));
   const v = machine.vcpu;
-  const query = (leaf: number, subleaf: number): CpuidEntry => {
-    v.setSyncReg('rax', BigInt(leaf));
-    v.setSyncReg('rcx', BigInt(subleaf));
+  const run = (regs: Partial<Record<'rax' | 'rcx', bigint>>) => {
+    for (const [r, value] of Object.entries(regs)) v.setSyncReg(r as 'rax' | 'rcx', value);
     v.setSyncReg('rip', BigInt(page));
     v.setSyncReg('rflags', 0x202n);
     machine.restoreUserSegments();
@@ -36,16 +46,25 @@ export function captureCpuid(machine: KvmVM, aspace: AddressSpace): CpuidEntry[]
       exit = v.run();
     }
     if (exit.reason !== 'mmio' || exit.physAddr !== BigInt(SE_SYSCALL_DOORBELL_PHYS)) {
-      throw new KvmGuestStateError(`CPUID probe: unexpected exit ${describeExit(exit)}`);
+      throw new KvmGuestStateError(`${name} probe: unexpected exit ${describeExit(exit)}`);
     }
-    const r32 = (name: 'rax' | 'rbx' | 'r8' | 'rdx') => Number(v.syncReg(name) & 0xffffffffn) >>> 0;
-    return { leaf, subleaf, eax: r32('rax'), ebx: r32('rbx'), ecx: r32('r8'), edx: r32('rdx') };
   };
   try {
-    return enumerateCpuid(query);
+    return use(run);
   } finally {
     aspace.unmap(page, 4096);
   }
+}
+
+export function captureCpuid(machine: KvmVM, aspace: AddressSpace): CpuidEntry[] {
+  const v = machine.vcpu;
+  const r32 = (name: 'rax' | 'rbx' | 'r8' | 'rdx') => Number(v.syncReg(name) & 0xffffffffn) >>> 0;
+  return withProbe(machine, aspace, 'cpuid', CPUID_PROBE, (run) =>
+    enumerateCpuid((leaf, subleaf) => {
+      run({ rax: BigInt(leaf), rcx: BigInt(subleaf) });
+      return { leaf, subleaf, eax: r32('rax'), ebx: r32('rbx'), ecx: r32('r8'), edx: r32('rdx') };
+    }),
+  );
 }
 
 /**
@@ -85,26 +104,9 @@ export function captureHostCpuid(): GuestCpu | null {
 export function captureXcr0(machine: KvmVM, aspace: AddressSpace, cpuid: readonly CpuidEntry[]): bigint | null {
   const leaf1 = cpuid.find((e) => e.leaf === 1);
   if (!leaf1 || (leaf1.ecx & (1 << 27)) === 0) return null;
-  const page = aspace.mapAnywhere(4096, PROT_READ | PROT_EXEC, 'mmap', '[xgetbv-probe]');
-  // xgetbv; syscall
-  aspace.writeUnchecked(page, Uint8Array.from([0x0f, 0x01, 0xd0, 0x0f, 0x05]));
   const v = machine.vcpu;
-  try {
-    v.setSyncReg('rcx', 0n);
-    v.setSyncReg('rip', BigInt(page));
-    v.setSyncReg('rflags', 0x202n);
-    machine.restoreUserSegments();
-    v.markDirty(KVM_SYNC_X86_SREGS);
-    let exit = v.run();
-    while (exit.reason === 'intr') {
-      v.setImmediateExit(false);
-      exit = v.run();
-    }
-    if (exit.reason !== 'mmio' || exit.physAddr !== BigInt(SE_SYSCALL_DOORBELL_PHYS)) {
-      throw new KvmGuestStateError(`XCR0 probe: unexpected exit ${describeExit(exit)}`);
-    }
+  return withProbe(machine, aspace, 'xgetbv', XGETBV_PROBE, (run) => {
+    run({ rcx: 0n });
     return ((v.syncReg('rdx') & 0xffffffffn) << 32n) | (v.syncReg('rax') & 0xffffffffn);
-  } finally {
-    aspace.unmap(page, 4096);
-  }
+  });
 }
