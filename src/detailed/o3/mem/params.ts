@@ -1,0 +1,30 @@
+/** Parameter resolution for the memory-hierarchy models: defaults + validated overrides. */
+import { defaults, type ParamSpecs, type ParamValues } from '../types.js';
+
+/** The spec table's values with `overrides` applied; unknown keys and wrongly typed values throw. */
+export function resolveParams<S extends ParamSpecs>(specs: S, overrides: Partial<ParamValues<S>> | undefined, what: string): ParamValues<S> {
+  const out = defaults(specs);
+  if (!overrides) return out;
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v === undefined) continue;
+    const spec = specs[k];
+    if (!spec) throw new Error(`${what}: unknown parameter '${k}' (known: ${Object.keys(specs).join(', ')})`);
+    if (typeof v !== typeof spec.default) throw new Error(`${what}.${k}: expected ${typeof spec.default}, got ${typeof v}`);
+    (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}
+
+/** A copy of `specs` with some defaults replaced (per-level tables sharing one description set). */
+export function withDefaults<S extends ParamSpecs>(specs: S, defs: Partial<ParamValues<S>>): S {
+  const out: Record<string, { default: unknown; desc: string }> = {};
+  for (const [k, v] of Object.entries(specs)) {
+    const d = (defs as Record<string, unknown>)[k];
+    out[k] = { default: d === undefined ? v.default : d, desc: v.desc };
+  }
+  return out as S;
+}
+
+export function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}

@@ -1,0 +1,111 @@
+/**
+ * A set-associative LRU TLB as a timing model: a hit adds `hitLatency` cycles, a miss adds
+ * `hitLatency + walkLatency` (a fixed page-walk latency; walks are not modelled as cache
+ * accesses) and installs the translation.
+ */
+import type { Stat } from '../../../stats.js';
+import type { ParamValues } from '../types.js';
+import { isPow2, resolveParams, withDefaults } from './params.js';
+
+export const TLB_PARAMS = {
+  entries: { default: 64, desc: 'Translations held' },
+  assoc: { default: 64, desc: 'Associativity (entries = fully associative)' },
+  pageSize: { default: 4096, desc: 'Page size in bytes, a power of two' },
+  hitLatency: { default: 0, desc: 'Extra cycles added to every access on a hit' },
+  walkLatency: { default: 25, desc: 'Extra cycles of a page walk on a miss' },
+};
+export type TlbParams = ParamValues<typeof TLB_PARAMS>;
+
+export const ITLB_PARAMS = withDefaults(TLB_PARAMS, { entries: 64, assoc: 64 });
+export const DTLB_PARAMS = withDefaults(TLB_PARAMS, { entries: 64, assoc: 64 });
+
+export class Tlb {
+  readonly p: TlbParams;
+  readonly numSets: number;
+  private readonly tags: Float64Array;
+  private readonly stamp: Float64Array;
+  private clock = 0;
+  private lastPage = -1;
+  private accesses = 0;
+  private misses = 0;
+
+  constructor(
+    readonly name: string,
+    params?: Partial<TlbParams>,
+    specs: typeof TLB_PARAMS = TLB_PARAMS,
+  ) {
+    const p = resolveParams(specs, params, name);
+    this.p = p;
+    if (!isPow2(p.pageSize)) throw new Error(`${name}: pageSize ${p.pageSize} is not a power of two`);
+    const sets = p.entries / p.assoc;
+    if (!Number.isInteger(sets) || sets < 1 || !Number.isInteger(p.assoc) || p.assoc < 1) throw new Error(`${name}: entries must be a multiple of assoc`);
+    this.numSets = sets;
+    this.tags = new Float64Array(p.entries).fill(-1);
+    this.stamp = new Float64Array(p.entries);
+  }
+
+  /** Translates the page of `addr` (true on a hit), installing it on a miss. */
+  private lookup(page: number): boolean {
+    const a = this.p.assoc;
+    const base = (page % this.numSets) * a;
+    let victim = base;
+    for (let w = base; w < base + a; w++) {
+      if (this.tags[w] === page) {
+        this.stamp[w] = ++this.clock;
+        return true;
+      }
+      // Invalid entries have stamp 0, so the minimum stamp is an invalid entry or the LRU one.
+      if (this.stamp[w]! < this.stamp[victim]!) victim = w;
+    }
+    this.tags[victim] = page;
+    this.stamp[victim] = ++this.clock;
+    return false;
+  }
+
+  /** The cycle at which the translation of `addr` requested at `now` is available. */
+  access(addr: number, now: number): number {
+    this.accesses++;
+    const page = Math.floor(addr / this.p.pageSize);
+    if (page === this.lastPage) return now + this.p.hitLatency;
+    this.lastPage = page;
+    if (this.lookup(page)) return now + this.p.hitLatency;
+    this.misses++;
+    return now + this.p.hitLatency + this.p.walkLatency;
+  }
+
+  /** Whether the page of `addr` is present (no side effects). */
+  contains(addr: number): boolean {
+    const page = Math.floor(addr / this.p.pageSize);
+    const a = this.p.assoc;
+    const base = (page % this.numSets) * a;
+    for (let w = base; w < base + a; w++) if (this.tags[w] === page) return true;
+    return false;
+  }
+
+  /** Functional warming: installs/touches the translation, no timing, no stats. */
+  warm(addr: number): void {
+    const page = Math.floor(addr / this.p.pageSize);
+    if (page === this.lastPage) return;
+    this.lastPage = page;
+    this.lookup(page);
+  }
+
+  invalidateAll(): void {
+    this.tags.fill(-1);
+    this.stamp.fill(0);
+    this.lastPage = -1;
+  }
+
+  resetStats(): void {
+    this.accesses = this.misses = 0;
+  }
+
+  stats(): Stat[] {
+    const n = this.name;
+    return [
+      { name: `${n}.accesses`, value: this.accesses, desc: 'Translations requested' },
+      { name: `${n}.misses`, value: this.misses, desc: 'Translations that needed a page walk' },
+      { name: `${n}.missRate`, value: this.accesses ? this.misses / this.accesses : 0, desc: 'Misses / accesses', unit: 'ratio' },
+    ];
+  }
+}
