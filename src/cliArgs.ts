@@ -8,8 +8,10 @@ export const USAGE = `usage: switchsim run [options] [--] <program> [guest args.
 Runs a static x86-64 Linux program in syscall-emulation mode.
 
 options:
-  --cpu kvm|atomic          CPU model: kvm (hardware virtualization via /dev/kvm, default)
-                            or atomic (functional x86-64 core in JS, exact instruction counts)
+  --cpu kvm|atomic|o3       CPU model: kvm (hardware virtualization via /dev/kvm, default),
+                            atomic (functional x86-64 core in JS, exact instruction counts)
+                            or o3 (detailed out-of-order timing model, gem5 O3CPU-style)
+  --config FILE             o3: JSON configuration (see configs/o3-generic.json, o3-host.json)
   --host-factor F           guest cycles per host cycle (default 1.0)
   --host-freq HZ            host clock for host time -> cycles (e.g. 2.1GHz; default: detected)
   --max-seconds S           stop the guest after S wall seconds (exit code ${TIME_LIMIT_EXIT_CODE})
@@ -102,6 +104,9 @@ export function parseRunArgs(argv: string[]): ParsedRun {
         break;
       case '--mem-size':
         opts.memSize = parseSize(val(arg));
+        break;
+      case '--config':
+        opts.o3Config = val(arg);
         break;
       case '--stats':
         opts.statsDir = val(arg);

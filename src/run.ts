@@ -15,13 +15,14 @@ import { detectHostFrequency } from './kvm/hostFreq.js';
 import { kvmStatsList, type KvmStats } from './kvm/stats.js';
 import { writeStats, type Stat } from './stats.js';
 import type { AtomicStats } from './detailed/runAtomic.js';
+import type { O3Stats } from './detailed/o3/runO3.js';
 
 /** glibc's documented tunable that masks CPU features from its ifunc dispatch (KVM-NOTES.md). */
 export const GLIBC_BASELINE_TUNABLES =
   'glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX2,-AVX,-FMA,-FMA4,-BMI1,-BMI2,-LZCNT,-MOVBE,-ERMS,-FSRM,-AVX_Fast_Unaligned_Load,-Prefer_No_VZEROUPPER';
 
-export type CpuModelName = 'kvm' | 'atomic';
-export const CPU_MODELS: readonly CpuModelName[] = ['kvm', 'atomic'];
+export type CpuModelName = 'kvm' | 'atomic' | 'o3';
+export const CPU_MODELS: readonly CpuModelName[] = ['kvm', 'atomic', 'o3'];
 
 export interface RunOptions {
   cpu: CpuModelName;
@@ -44,6 +45,8 @@ export interface RunOptions {
   capture?: boolean;
   /** Atomic CPU: answer CPUID with this table (default: captured from KVM where available, else baseline). */
   cpuid?: readonly CpuidEntry[];
+  /** o3: a JSON configuration file (sections cpu, bpred, mem); default: the built-in defaults. */
+  o3Config?: string;
   /** With `cpuid`: the XCR0 that xgetbv returns (default: x87|SSE|AVX when OSXSAVE is advertised). */
   xcr0?: bigint;
   onWarning?: (message: string) => void;
@@ -59,7 +62,7 @@ export interface RunResult {
   end: RunEnd;
   /** Exit code a shell would see: the guest's, 128+signal on a fault, 124 at the time limit. */
   exitCode: number;
-  stats: KvmStats | AtomicStats;
+  stats: KvmStats | AtomicStats | O3Stats;
   statList: Stat[];
   stdout: Buffer;
   stderr: Buffer;
@@ -126,6 +129,12 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     // Loaded on demand: the functional core (iced-x86's wasm) costs ~0.2 s to import.
     const { runAtomicProgram } = await import('./detailed/runAtomic.js');
     const r = await runAtomicProgram(prep, opts);
+    if (opts.statsDir) writeStats(opts.statsDir, r.statList);
+    return { ...r, exitCode: exitCodeOf(r.end), glibcBaseline: prep.glibcBaseline };
+  }
+  if (opts.cpu === 'o3') {
+    const { runO3Program } = await import('./detailed/o3/runO3.js');
+    const r = await runO3Program(prep, opts);
     if (opts.statsDir) writeStats(opts.statsDir, r.statList);
     return { ...r, exitCode: exitCodeOf(r.end), glibcBaseline: prep.glibcBaseline };
   }

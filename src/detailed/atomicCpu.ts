@@ -38,6 +38,8 @@ export interface AtomicOptions {
   /** Guest clock for time syscalls and rdtsc scaling (cycles = instructions). */
   freqHz?: number;
   warn?: (message: string) => void;
+  /** The memory view to execute against (the detailed CPU passes one that records accesses). */
+  memory?: (aspace: AddressSpace) => GuestMemory;
 }
 
 export const M5OP_NAMES: Record<number, string> = {
@@ -62,7 +64,7 @@ export class AtomicCPU {
   private exitStatus: number | null = null;
 
   constructor(private readonly opts: AtomicOptions) {
-    this.mem = new GuestMemory(opts.aspace);
+    this.mem = opts.memory ? opts.memory(opts.aspace) : new GuestMemory(opts.aspace);
     this.mem.onCodeWrite = () => this.invalidateCode();
     this.s.mem = this.mem;
     this.s.cpuid = cpuidLookup(opts.cpuid ?? BASELINE_CPUID);

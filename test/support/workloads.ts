@@ -12,7 +12,13 @@ export interface Workload {
   description: string;
 }
 
-export const ROOT = path.resolve(import.meta.dirname, '../..');
+/** The project root: the nearest ancestor holding workloads/workloads.json (works from dist/ too). */
+export const ROOT = ((): string => {
+  for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'workloads/workloads.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no workloads/workloads.json above ${import.meta.dirname}`);
+  }
+})();
 export const BUILD_DIR = path.join(ROOT, 'workloads/build');
 
 export const WORKLOADS: Workload[] = JSON.parse(readFileSync(path.join(ROOT, 'workloads/workloads.json'), 'utf8')) as Workload[];

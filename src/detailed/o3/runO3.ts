@@ -1,0 +1,128 @@
+/**
+ * `switchsim run --cpu o3`: the whole program on the detailed CPU. The functional core executes
+ * (and serves syscalls); the O3 pipeline, branch predictor and memory hierarchy model time.
+ */
+import { ConfigError } from '../../errors.js';
+import { allocatePhysicalMemory } from '../../guest/physmem.js';
+import { hostGuestIO, Process, type GuestIO } from '../../guest/process.js';
+import { captureHostCpuid } from '../../kvm/cpuidProbe.js';
+import { hwcapFromCpuid } from '../../kvm/cpuid.js';
+import type { PreparedRun, RunEnd, RunOptions } from '../../run.js';
+import type { Stat } from '../../stats.js';
+import { AtomicCPU } from '../atomicCpu.js';
+import { BASELINE_CPUID } from '../cpuidTable.js';
+import type { AtomicRun } from '../runAtomic.js';
+import { BranchPredictorUnit } from './bpred/branchUnit.js';
+import { loadO3Config, o3Config, type O3Config } from './config.js';
+import { MemSystem } from './mem/hierarchy.js';
+import { O3Cpu } from './o3Cpu.js';
+import { FunctionalStream } from './trace.js';
+import { TracingMemory } from './tracingMemory.js';
+
+export interface O3Stats {
+  model: 'o3';
+  instructions: number;
+  ops: number;
+  cycles: number;
+  hostSeconds: number;
+  freqHz: number;
+  syscalls: number;
+}
+
+/** Instructions per slice between checks of the wall clock. */
+const SLICE = 200_000;
+
+export function buildO3(config: O3Config, stream: FunctionalStream): O3Cpu {
+  try {
+    const mem = new MemSystem(config.mem);
+    const bpred = new BranchPredictorUnit(config.bpred);
+    return new O3Cpu(config.cpu, stream, mem, bpred);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError('--config', (e as Error).message);
+  }
+}
+
+export interface O3Run extends Omit<AtomicRun, 'stats'> {
+  stats: O3Stats;
+}
+
+export async function runO3Program(prep: PreparedRun, opts: RunOptions): Promise<O3Run> {
+  const config = opts.o3Config ? loadO3Config(opts.o3Config) : o3Config({});
+  const host = opts.cpuid ? null : captureHostCpuid();
+  const cpuid = opts.cpuid ?? host?.cpuid ?? BASELINE_CPUID;
+  const xcr0 = opts.cpuid ? opts.xcr0 : host?.xcr0;
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const io: GuestIO = opts.capture
+    ? { write: (fd, b) => (fd === 1 ? stdout : stderr).push(Buffer.from(b)), read: () => new Uint8Array(0) }
+    : hostGuestIO();
+  const phys = allocatePhysicalMemory(prep.memSize, 'shared');
+  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`switchsim: warning: ${m}\n`));
+  const { process: guest, context } = Process.load(phys, prep.exeBytes, {
+    exePath: prep.exePath,
+    argv: prep.argv,
+    envp: prep.env,
+    allowRead: prep.allowRead,
+    seed: opts.seed ?? 0n,
+    hwcap: hwcapFromCpuid(cpuid),
+    hwcap2: 0,
+    io,
+    warn,
+  });
+  let tracing: TracingMemory | undefined;
+  const cpu = new AtomicCPU({
+    aspace: guest.aspace,
+    process: guest,
+    cpuid,
+    freqHz: prep.freqHz,
+    warn,
+    memory: (a) => (tracing = new TracingMemory(a)),
+    ...(xcr0 != null ? { xcr0 } : {}),
+  });
+  cpu.setThreadContext(context);
+  const stream = new FunctionalStream(cpu, tracing!);
+  const o3 = buildO3(config, stream);
+  const start = performance.now();
+  const deadline = opts.maxSeconds && opts.maxSeconds > 0 ? start + opts.maxSeconds * 1000 : Infinity;
+  let insts = 0;
+  let ops = 0;
+  let end: RunEnd | undefined;
+  try {
+    while (!end) {
+      const r = o3.run(SLICE);
+      insts += r.insts;
+      ops += r.ops;
+      const out = stream.outcome;
+      if (out && o3.done) {
+        if (out.kind === 'exited') end = { kind: 'exited', status: out.status };
+        else if (out.kind === 'faulted') end = { kind: 'faulted', report: out.report };
+      } else if (r.insts === 0 && o3.done) {
+        end = { kind: 'exited', status: cpu.exitCode ?? 0 };
+      } else if (performance.now() >= deadline) {
+        end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
+      }
+    }
+  } finally {
+    guest.close();
+  }
+  const wallSeconds = (performance.now() - start) / 1000;
+  const stats: O3Stats = { model: 'o3', instructions: insts, ops, cycles: o3.cycle, hostSeconds: wallSeconds, freqHz: prep.freqHz, syscalls: cpu.syscalls };
+  const statList: Stat[] = [
+    { name: 'simInsts', value: insts, desc: 'Instructions committed', unit: 'Count' },
+    { name: 'simOps', value: ops, desc: 'Micro-ops committed', unit: 'Count' },
+    { name: 'simSeconds', value: o3.cycle / prep.freqHz, desc: 'Guest seconds: cycles at the guest clock', unit: 's' },
+    { name: 'hostSeconds', value: wallSeconds, desc: 'Host seconds spent simulating', unit: 's' },
+    { name: 'hostInstRate', value: wallSeconds > 0 ? Math.round(insts / wallSeconds) : 0, desc: 'Simulator instruction rate', unit: 'Count/s' },
+    ...o3.stats(),
+  ];
+  return {
+    end: end!,
+    stats,
+    statList,
+    stdout: Buffer.concat(stdout),
+    stderr: Buffer.concat(stderr),
+    cpuid,
+    wallSeconds,
+  };
+}

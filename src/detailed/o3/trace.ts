@@ -1,0 +1,209 @@
+/**
+ * The detailed CPU's instruction source: the functional core executes one instruction at a time
+ * (it owns architectural state, syscalls and faults) and each one becomes a `DynInst` with
+ * µops, real memory addresses and the real branch outcome. Static facts (registers read and
+ * written, µop classes, branch kind) are worked out once per instruction address with
+ * iced-x86's instruction info and cached.
+ */
+import { Decoder, DecoderOptions, FlowControl, InstructionInfoFactory, Mnemonic, OpAccess } from 'iced-x86';
+import type { AtomicCPU, AtomicOutcome } from '../atomicCpu.js';
+import { mnemonicName } from '../decode.js';
+import { gprOf, xmmOf } from '../operands.js';
+import type { TracingMemory } from './tracingMemory.js';
+import { REG_FLAGS, REG_TMP, REG_X87, REG_XMM0, type BranchKind, type DynInst, type InstStream, type MicroOp, type OpClass } from './types.js';
+
+interface StaticInfo {
+  len: number;
+  mnemonic: string;
+  cls: OpClass;
+  /** Registers the instruction reads (excluding address registers) and writes. */
+  reads: number[];
+  writes: number[];
+  /** Registers forming memory addresses. */
+  addrRegs: number[];
+  /** A plain move: loads write the destination directly, stores need no compute µop. */
+  move: boolean;
+  branch: BranchKind | null;
+}
+
+const M = Mnemonic;
+const MOVES = new Set<number>([
+  M.Mov, M.Movzx, M.Movsx, M.Movsxd, M.Movaps, M.Movups, M.Movapd, M.Movupd, M.Movdqa, M.Movdqu, M.Movq, M.Movd,
+  M.Movss, M.Movsd, M.Movhps, M.Movlps, M.Movhpd, M.Movlpd, M.Lddqu, M.Movntdq, M.Movnti, M.Movntps, M.Push, M.Pop,
+]);
+const SERIALIZING = new Set<number>([M.Syscall, M.Cpuid, M.Mfence, M.Lfence, M.Sfence, M.Xgetbv, M.Rdtsc, M.Rdtscp, M.Fninit, M.Fldcw, M.Ldmxcsr, M.Fxrstor, M.Fxrstor64]);
+const INT_MULT = new Set<number>([M.Imul, M.Mul, M.Mulx]);
+const INT_DIV = new Set<number>([M.Div, M.Idiv]);
+
+/** The functional-unit class an instruction's compute µop needs, from its mnemonic. */
+function classOf(m: Mnemonic, name: string, usesXmm: boolean): OpClass {
+  if (SERIALIZING.has(m)) return 'Serialize';
+  if (m === M.Nop || m === M.Endbr64 || m === M.Pause) return 'Nop';
+  if (INT_MULT.has(m)) return 'IntMult';
+  if (INT_DIV.has(m)) return 'IntDiv';
+  if (name.startsWith('f')) {
+    if (name.includes('div')) return 'FloatDiv';
+    if (name.includes('sqrt')) return 'FloatSqrt';
+    if (name.includes('mul')) return 'FloatMult';
+    return 'FloatAdd';
+  }
+  if (!usesXmm) return 'IntAlu';
+  if (/^(div)(s|p)(s|d)$/.test(name)) return 'FloatDiv';
+  if (/^sqrt/.test(name)) return 'FloatSqrt';
+  if (/^(mul)(s|p)(s|d)$/.test(name)) return 'FloatMult';
+  if (/^(add|sub|min|max|hadd|hsub|addsub)(s|p)(s|d)$/.test(name) || /^round/.test(name)) return 'FloatAdd';
+  if (/^(u?comis|cmp)(s|p)?(s|d)?$/.test(name)) return 'FloatCmp';
+  if (/^cvt/.test(name)) return 'FloatCvt';
+  if (/^pmul|^pmadd|^psadbw/.test(name)) return 'SimdMult';
+  if (/^(pshuf|punpck|unpck|shuf|palignr|pack|pinsr|pextr|insertps|extractps)/.test(name)) return 'SimdShuffle';
+  return 'SimdAlu';
+}
+
+function branchKind(flow: FlowControl): BranchKind | null {
+  switch (flow) {
+    case FlowControl.ConditionalBranch:
+      return 'cond';
+    case FlowControl.UnconditionalBranch:
+      return 'uncond';
+    case FlowControl.IndirectBranch:
+      return 'indirect';
+    case FlowControl.Call:
+      return 'call';
+    case FlowControl.IndirectCall:
+      return 'indirectCall';
+    case FlowControl.Return:
+      return 'ret';
+    default:
+      return null;
+  }
+}
+
+const READS = new Set<OpAccess>([OpAccess.Read, OpAccess.CondRead, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
+const WRITES = new Set<OpAccess>([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
+
+export class FunctionalStream implements InstStream {
+  private readonly statics = new Map<number, StaticInfo>();
+  private readonly infoFactory = new InstructionInfoFactory();
+  private seq = 0;
+  private ended: AtomicOutcome | null = null;
+  private remaining: number;
+
+  constructor(
+    readonly cpu: AtomicCPU,
+    private readonly mem: TracingMemory,
+    limit = Infinity,
+  ) {
+    this.remaining = limit;
+  }
+
+  /** Why the stream ended (exit, fault), once it has. */
+  get outcome(): AtomicOutcome | null {
+    return this.ended;
+  }
+
+  /** Drops cached static facts (the code changed). */
+  invalidate(): void {
+    this.statics.clear();
+  }
+
+  private staticAt(pc: number): StaticInfo {
+    let st = this.statics.get(pc);
+    if (st) return st;
+    const { bytes } = this.mem.fetch(pc, 15);
+    const dec = new Decoder(64, bytes, DecoderOptions.None);
+    dec.ip = BigInt(pc);
+    const ins = dec.decode();
+    try {
+      const info = this.infoFactory.info(ins);
+      const addrRegs: number[] = [];
+      for (const r of [ins.memoryBase, ins.memoryIndex]) {
+        const g = gprOf(r);
+        if (g) addrRegs.push(g.index);
+      }
+      const reads = new Set<number>();
+      const writes = new Set<number>();
+      let usesXmm = false;
+      for (const u of info.usedRegisters() as { register: number; access: OpAccess }[]) {
+        const g = gprOf(u.register);
+        const x = xmmOf(u.register);
+        const id = g ? g.index : x !== undefined ? REG_XMM0 + x : -1;
+        if (x !== undefined) usesXmm = true;
+        if (id < 0) continue;
+        if (READS.has(u.access) && !addrRegs.includes(id)) reads.add(id);
+        if (WRITES.has(u.access)) writes.add(id);
+      }
+      if (ins.rflagsRead) reads.add(REG_FLAGS);
+      if (ins.rflagsWritten) writes.add(REG_FLAGS);
+      const name = mnemonicName(ins.mnemonic);
+      if (name.startsWith('f') && ins.mnemonic !== M.Fxsave && ins.mnemonic !== M.Fxsave64) {
+        reads.add(REG_X87);
+        writes.add(REG_X87);
+      }
+      info.free();
+      st = {
+        len: ins.length,
+        mnemonic: name,
+        cls: classOf(ins.mnemonic, name, usesXmm),
+        reads: [...reads],
+        writes: [...writes],
+        addrRegs,
+        move: MOVES.has(ins.mnemonic),
+        branch: branchKind(ins.flowControl),
+      };
+    } finally {
+      ins.free();
+      dec.free();
+    }
+    this.statics.set(pc, st);
+    return st;
+  }
+
+  next(): DynInst | null {
+    if (this.ended || this.remaining <= 0) return null;
+    const cpu = this.cpu;
+    const pc = cpu.s.rip;
+    const st = this.staticAt(pc);
+    const mem = this.mem;
+    mem.clearTrace();
+    const out = cpu.run(1);
+    if (out.kind === 'faulted') {
+      this.ended = out;
+      return null;
+    }
+    if (out.kind === 'exited') this.ended = out;
+    this.remaining--;
+    const uops: MicroOp[] = [];
+    const n = mem.count;
+    let loads = 0;
+    for (let i = 0; i < n; i++) {
+      if (mem.writes[i]) continue;
+      loads++;
+      uops.push({
+        cls: 'MemRead',
+        srcs: st.addrRegs,
+        dsts: st.move && st.cls !== 'Serialize' ? st.writes : [REG_TMP],
+        mem: { addr: mem.addrs[i]!, size: mem.sizes[i]! },
+      });
+    }
+    const needsCompute = !st.move || n === 0 || st.cls === 'Serialize';
+    if (needsCompute) {
+      uops.push({ cls: st.cls, srcs: loads ? [...st.reads, REG_TMP] : st.reads, dsts: st.writes });
+    }
+    for (let i = 0; i < n; i++) {
+      if (!mem.writes[i]) continue;
+      uops.push({
+        cls: 'MemWrite',
+        srcs: needsCompute ? [...st.addrRegs, ...st.writes.filter((r) => r !== REG_FLAGS)] : [...st.addrRegs, ...st.reads],
+        dsts: [],
+        mem: { addr: mem.addrs[i]!, size: mem.sizes[i]! },
+      });
+    }
+    const nextPc = cpu.s.rip;
+    const inst: DynInst = { seq: this.seq++, pc, len: st.len, nextPc, uops, mnemonic: st.mnemonic };
+    if (st.branch) {
+      const fall = pc + st.len;
+      inst.branch = { kind: st.branch, taken: st.branch !== 'cond' || nextPc !== fall, target: nextPc };
+    }
+    return inst;
+  }
+}
