@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BASELINE_CPUID } from '../../src/detailed/cpuidTable.js';
+import { hwcapFromCpuid } from '../../src/kvm/cpuid.js';
 import { GLIBC_BASELINE_TUNABLES, runProgram } from '../../src/run.js';
 import { GOLDEN_DIR, goldenOf } from '../support/golden.js';
 import { envList, runNative, workloadPath, WORKLOADS } from '../support/workloads.js';
@@ -18,6 +19,7 @@ export const O3_WORKLOADS = WORKLOADS.filter((w) => w.kind === 'freestanding' &&
 export async function o3Run(name: string, args: string[], env: Record<string, string> = ENV) {
   return runProgram({
     cpu: 'o3', program: workloadPath(name), args, env: envList(env), capture: true, memSize: 256 << 20, cpuid: BASELINE_CPUID,
+    onWarning: () => {},
   });
 }
 
@@ -40,5 +42,36 @@ describe('o3: workloads print their native output and match their golden stats',
     const native = runNative('libc_hello', w.testArgs, { ...ENV, GLIBC_TUNABLES: GLIBC_BASELINE_TUNABLES });
     const r = await o3Run('libc_hello', w.testArgs);
     expect(r.stdout.toString()).toBe(native.stdout.toString());
+  });
+
+  it('libc_hello_musl (musl, x87 in printf) prints its native output', async () => {
+    const w = WORKLOADS.find((x) => x.name === 'libc_hello_musl')!;
+    const native = runNative('libc_hello_musl', w.testArgs, ENV);
+    const r = await o3Run('libc_hello_musl', w.testArgs);
+    expect(r.stdout.toString()).toBe(native.stdout.toString());
+  });
+
+  it('args prints its native output (AT_HWCAP from the baseline CPUID the model answers with)', async () => {
+    const native = runNative('args', ['x', 'y'], ENV).stdout.toString();
+    const r = await o3Run('args', ['x', 'y']);
+    const hwcap = `AT_HWCAP 0x${hwcapFromCpuid(BASELINE_CPUID).toString(16).padStart(8, '0')}`;
+    expect(r.stdout.toString()).toBe(native.replace(/^AT_HWCAP 0x[0-9a-f]+$/m, hwcap));
+  });
+
+  it.each([
+    ['fault_null', 'SIGSEGV'],
+    ['fault_ud2', 'SIGILL'],
+    ['fault_div0', 'SIGFPE'],
+    ['unknown_syscall', null],
+  ] as const)('%s ends like its native run (%s)', async (name, signal) => {
+    const native = runNative(name, [], ENV);
+    const r = await o3Run(name, []);
+    expect(r.stdout.toString()).toBe(native.stdout.toString());
+    if (signal) {
+      if (r.end.kind !== 'faulted') throw new Error(`expected a fault, got ${JSON.stringify(r.end)}`);
+      expect(r.end.report.signal).toBe(signal);
+    } else {
+      expect(r.end).toEqual({ kind: 'exited', status: 0 });
+    }
   });
 });
