@@ -97,6 +97,8 @@ export class AtomicCPU {
   invalidateCode(): void {
     for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
+    this.blockCacheTag.fill(-1);
+    this.blockCacheVal.fill(null);
     this.mem.codePages.clear();
     this.mem.flushTlb();
   }
@@ -139,14 +141,25 @@ export class AtomicCPU {
     };
   }
 
+  /** Direct-mapped cache in front of `blocks` (single-stepping callers look a block up per instruction). */
+  private readonly blockCacheTag = new Float64Array(1024).fill(-1);
+  private readonly blockCacheVal: (Block | null)[] = new Array<Block | null>(1024).fill(null);
+
   private block(rip: number): Block {
+    const ci = rip & 1023;
+    if (this.blockCacheTag[ci] === rip) {
+      const cb = this.blockCacheVal[ci]!;
+      if (cb.valid) return cb;
+    }
     let b = this.blocks.get(rip);
+    this.blockCacheTag[ci] = rip;
     if (b === undefined) {
       b = decodeBlock(this.mem, rip);
       this.blocksDecoded++;
       this.blocks.set(rip, b);
       for (const p of b.pages) this.mem.codePages.add(p);
     }
+    this.blockCacheVal[ci] = b;
     return b;
   }
 

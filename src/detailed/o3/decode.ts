@@ -4,7 +4,7 @@
  * range of the ROB's µop ring). An instruction may be split across cycles. An instruction
  * without µops gets one Nop µop so it still commits.
  */
-import { CLS_BRANCH, CLS_SERIALIZE, OPCLASS_INDEX, type O3Params } from './params.js';
+import { CLS_SERIALIZE, OPCLASS_INDEX, type O3Params } from './params.js';
 import type { ROB } from './rob.js';
 import type { FetchStage } from './fetch.js';
 import { REG_TMP, REG_XMM0, type MicroOp } from './types.js';
@@ -38,19 +38,19 @@ export class DecodeStage {
       const i = slot.uopCursor;
       const u = uops[i]!;
       const rec = this.rob.allocDecoded();
-      const cls = OPCLASS_INDEX[u.cls] ?? 0;
+      const ci = u.clsIdx;
+      const cls = ci !== undefined ? ci : (OPCLASS_INDEX[u.cls] ?? 0);
       rec.reset(this.rob.decodedSeq - 1, inst, u, cls);
       rec.readyAt = now + this.d2r;
       rec.serialize = cls === CLS_SERIALIZE;
-      let nInt = 0;
-      let nFp = 0;
-      for (const d of u.dsts) {
-        // The µop temporary counts as an integer register (as gem5's x86 microcode temps).
-        if (d < REG_XMM0 || d === REG_TMP) nInt++;
-        else nFp++;
+      const pi = u.nIntDsts;
+      if (pi !== undefined) {
+        rec.intDsts = pi;
+        rec.fpDsts = u.nFpDsts!;
+      } else {
+        rec.intDsts = countIntDsts(u.dsts);
+        rec.fpDsts = u.dsts.length - rec.intDsts;
       }
-      rec.intDsts = nInt;
-      rec.fpDsts = nFp;
       const last = i === uops.length - 1;
       if (last) {
         rec.isLast = true;
@@ -76,8 +76,18 @@ export class DecodeStage {
   }
 }
 
+/** Destinations that take an integer physical register (the rest take FP ones). */
+export function countIntDsts(dsts: readonly number[]): number {
+  let nInt = 0;
+  for (const d of dsts) {
+    // The µop temporary counts as an integer register (as gem5's x86 microcode temps).
+    if (d < REG_XMM0 || d === REG_TMP) nInt++;
+  }
+  return nInt;
+}
+
 /** The µop that resolves the branch: the last Branch-class µop, else the last µop. */
 function branchUopIndex(uops: readonly MicroOp[]): number {
-  for (let k = uops.length - 1; k >= 0; k--) if (OPCLASS_INDEX[uops[k]!.cls] === CLS_BRANCH) return k;
+  for (let k = uops.length - 1; k >= 0; k--) if (uops[k]!.cls === 'Branch') return k;
   return uops.length - 1;
 }

@@ -9,7 +9,6 @@
  * instruction stops fetch until it commits.
  */
 import type { O3Params } from './params.js';
-import { CLS_SERIALIZE, OPCLASS_INDEX } from './params.js';
 import { FetchSlot, SlotRing, type O3BPredPort, type O3MemPort } from './stageStructs.js';
 import type { DynInst, InstStream } from './types.js';
 
@@ -183,6 +182,7 @@ export class FetchStage {
 }
 
 export function isSerializing(inst: DynInst): boolean {
-  for (const u of inst.uops) if (OPCLASS_INDEX[u.cls] === CLS_SERIALIZE) return true;
+  const uops = inst.uops;
+  for (let i = 0; i < uops.length; i++) if (uops[i]!.cls === 'Serialize') return true;
   return false;
 }

@@ -1,5 +1,5 @@
 /**
- * Issue / execute / writeback. Each cycle the issue queue is scanned oldest first; a µop issues
+ * Issue / execute / writeback. Each cycle the ready µops of the issue queue are scanned oldest first (see instQueue.ts); a µop issues
  * when it has passed the rename→IEW delay, all its producers' results are available, a
  * functional unit of its class is free, and (at most `issueWidth` per cycle). Its result is
  * available `latency` cycles later, moved later if `wbWidth` results already write back in that
@@ -31,6 +31,8 @@ export class IEWStage {
   private readonly serializeLat: number;
   private readonly wbCycle = new Float64Array(WB_RING).fill(-1);
   private readonly wbCount = new Int32Array(WB_RING);
+  /** Seqs of the µops issued in the current cycle. */
+  private readonly issuedSeqs: Float64Array;
 
   issuedOps = 0;
   execLoads = 0;
@@ -55,6 +57,7 @@ export class IEWStage {
     private readonly bpred: O3BPredPort,
   ) {
     this.issueWidth = p.issueWidth;
+    this.issuedSeqs = new Float64Array(p.issueWidth);
     this.wbWidth = p.wbWidth;
     this.redirectDelay = p.branchRedirectDelay;
     this.serializeLat = p.serializeLat;
@@ -81,24 +84,32 @@ export class IEWStage {
   tick(now: number): void {
     const iq = this.iq;
     const seqs = iq.seqs;
+    const wake = iq.wake;
     const rob = this.rob;
     const fu = this.fu;
+    const committedSeq = rob.committedSeq;
+    const issueWidth = this.issueWidth;
+    const issuedSeqs = this.issuedSeqs;
     let issued = 0;
     let w = 0;
-    const count = iq.count;
+    const count = iq.readyCount;
     let r = 0;
-    for (; r < count && issued < this.issueWidth; r++) {
+    for (; r < count && issued < issueWidth; r++) {
       const seq = seqs[r]!;
-      const rec = rob.at(seq);
-      if (rec.readyAt > now || !this.srcsReady(rec.prod, rec.nProd, now)) {
-        seqs[w++] = seq;
+      if (wake[r]! > now) {
+        if (w !== r) {
+          seqs[w] = seq;
+          wake[w] = wake[r]!;
+        }
+        w++;
         continue;
       }
+      const rec = rob.at(seq);
       const cls = rec.cls;
       let done: number;
       if (cls === CLS_SERIALIZE) {
-        if (seq !== rob.committedSeq) {
-          seqs[w++] = seq;
+        if (seq !== committedSeq) {
+          this.keep(w++, r);
           continue;
         }
         done = now + this.serializeLat;
@@ -108,18 +119,18 @@ export class IEWStage {
         const f = this.lsq.checkLoad(seq, rec.memAddr, rec.memSize, now);
         if (f === LOAD_WAIT) {
           this.memOrderWaits++;
-          seqs[w++] = seq;
+          this.keep(w++, r);
           continue;
         }
         if (!fu.acquire(cls, now)) {
-          seqs[w++] = seq;
+          this.keep(w++, r);
           continue;
         }
         if (f === LOAD_TO_MEMORY) {
           const c = this.mem.load(rec.memAddr, rec.memSize, now);
           if (c < 0) {
             this.loadRetries++;
-            seqs[w++] = seq;
+            this.keep(w++, r);
             continue;
           }
           done = Math.max(c, now + 1);
@@ -130,7 +141,7 @@ export class IEWStage {
         this.execLoads++;
       } else {
         if (!fu.acquire(cls, now)) {
-          seqs[w++] = seq;
+          this.keep(w++, r);
           continue;
         }
         done = now + Math.max(1, fu.clsLat[cls]!);
@@ -141,13 +152,25 @@ export class IEWStage {
       }
       done = this.writeback(done);
       rec.doneCycle = done;
-      issued++;
+      issuedSeqs[issued++] = seq;
       this.issuedOps++;
       if (rec.isBranch) this.resolveBranch(rec, done);
     }
+    if (issued === 0) return;
     // Keep the µops not scanned this cycle.
-    for (; r < count; r++) seqs[w++] = seqs[r]!;
-    iq.count = w;
+    for (; r < count; r++) this.keep(w++, r);
+    iq.readyCount = w;
+    iq.count -= issued;
+    // Dependents of the µops issued now cannot issue before the next cycle.
+    for (let i = 0; i < issued; i++) iq.wakeDependents(issuedSeqs[i]!);
+  }
+
+  /** Moves ready-list entry `r` to position `w` (w <= r). */
+  private keep(w: number, r: number): void {
+    if (w === r) return;
+    const iq = this.iq;
+    iq.seqs[w] = iq.seqs[r]!;
+    iq.wake[w] = iq.wake[r]!;
   }
 
   private resolveBranch(rec: UopRec, done: number): void {
@@ -178,12 +201,6 @@ export class IEWStage {
       }
     }
     this.fetch.squashYounger(instSeq);
-  }
-
-  private srcsReady(prod: Float64Array, n: number, now: number): boolean {
-    const rob = this.rob;
-    for (let i = 0; i < n; i++) if (!rob.resultReady(prod[i]!, now)) return false;
-    return true;
   }
 
   resetStats(): void {

@@ -53,6 +53,8 @@ export class O3Cpu {
   private readonly counterKeys: string[] = [];
   private readonly counterSnap: Float64Array;
   private readonly fuSnap: Float64Array;
+  private readonly snapCounters: () => void;
+  private readonly scaleCounters: (k: number) => void;
 
   constructor(readonly params: O3Params, stream: InstStream, private readonly mem: O3MemPort, private readonly bpred: O3BPredPort) {
     const p = params;
@@ -61,7 +63,7 @@ export class O3Cpu {
     }
     const decodeBuf = Math.max(p.decodeQueueSize, p.decodeWidth * (p.decodeToRenameDelay + 2));
     this.rob = new ROB(p.numROBEntries, decodeBuf);
-    this.iq = new InstQueue(p.numIQEntries);
+    this.iq = new InstQueue(p.numIQEntries, this.rob);
     this.lsq = new LSQ(p.LQEntries, p.SQEntries, p.storeForwarding, p.storeForwardLatency);
     this.fuPool = new FUPool(p);
     this.fetchStage = new FetchStage(p, stream, mem, bpred);
@@ -82,6 +84,27 @@ export class O3Cpu {
     add(this.iewStage, ['memOrderWaits', 'wbDelayed']);
     add(this.commitStage, ['idleCycles', 'headBlockedCycles']);
     this.counterSnap = new Float64Array(this.counterObjs.length);
+    // Straight-line snapshot / scale functions over the counters (named property accesses
+    // instead of a megamorphic keyed loop; same arithmetic).
+    const objIds: number[] = [];
+    const uniq: object[] = [];
+    for (const o of this.counterObjs) {
+      let j = uniq.indexOf(o);
+      if (j < 0) j = uniq.push(o) - 1;
+      objIds.push(j);
+    }
+    let snapBody = '';
+    let scaleBody = '';
+    this.counterKeys.forEach((key, i) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`o3: bad counter name ${key}`);
+      const o = `o[${objIds[i]}]`;
+      snapBody += `snap[${i}] = ${o}.${key};\n`;
+      scaleBody += `${o}.${key} = ${o}.${key} + (${o}.${key} - snap[${i}]) * k;\n`;
+    });
+    const snapFn = new Function('o', 'snap', snapBody) as (o: object[], snap: Float64Array) => void;
+    const scaleFn = new Function('o', 'snap', 'k', scaleBody) as (o: object[], snap: Float64Array, k: number) => void;
+    this.snapCounters = () => snapFn(uniq, this.counterSnap);
+    this.scaleCounters = (k: number) => scaleFn(uniq, this.counterSnap, k);
     this.fuSnap = new Float64Array(this.fuPool.fuBusy.length);
   }
 
@@ -125,7 +148,7 @@ export class O3Cpu {
     const before = this.progress();
     this.stagesTick(now);
     if (this.progress() !== before || this.fetchStage.streamEndedNow()) return;
-    for (let i = 0; i < this.counterObjs.length; i++) this.counterSnap[i] = this.counterObjs[i]![this.counterKeys[i]!]!;
+    this.snapCounters();
     this.fuSnap.set(this.fuPool.fuBusy);
     const t1 = now + 1;
     this.stagesTick(t1);
@@ -133,11 +156,7 @@ export class O3Cpu {
     const next = this.nextEvent(t1);
     if (next === Infinity || next <= t1 + 1) return;
     const k = next - t1 - 1;
-    for (let i = 0; i < this.counterObjs.length; i++) {
-      const o = this.counterObjs[i]!;
-      const key = this.counterKeys[i]!;
-      o[key] = o[key]! + (o[key]! - this.counterSnap[i]!) * k;
-    }
+    this.scaleCounters(k);
     const fb = this.fuPool.fuBusy;
     for (let i = 0; i < fb.length; i++) fb[i] = fb[i]! + (fb[i]! - this.fuSnap[i]!) * k;
     this.cycle = next;

@@ -9,6 +9,8 @@ import { nextPow2, UopRec } from './stageStructs.js';
 export class ROB {
   private readonly ring: UopRec[];
   private readonly mask: number;
+  /** Size of the µop record ring (a power of two). */
+  readonly ringSize: number;
   committedSeq = 0;
   renamedSeq = 0;
   decodedSeq = 0;
@@ -16,6 +18,7 @@ export class ROB {
   constructor(readonly numEntries: number, readonly decodeBufferSize: number) {
     const size = nextPow2(numEntries + decodeBufferSize + 1);
     this.mask = size - 1;
+    this.ringSize = size;
     this.ring = Array.from({ length: size }, () => new UopRec());
   }
 

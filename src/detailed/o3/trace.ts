@@ -10,6 +10,8 @@ import type { AtomicCPU, AtomicOutcome } from '../atomicCpu.js';
 import { mnemonicName } from '../decode.js';
 import { gprOf, xmmOf } from '../operands.js';
 import type { TracingMemory } from './tracingMemory.js';
+import { CLS_MEMREAD, CLS_MEMWRITE, OPCLASS_INDEX } from './params.js';
+import { countIntDsts } from './decode.js';
 import { REG_FLAGS, REG_TMP, REG_X87, REG_XMM0, type BranchKind, type DynInst, type InstStream, type MicroOp, type OpClass } from './types.js';
 
 interface StaticInfo {
@@ -24,7 +26,20 @@ interface StaticInfo {
   /** A plain move: loads write the destination directly, stores need no compute µop. */
   move: boolean;
   branch: BranchKind | null;
+  /** Precomputed µop register lists (shared by every dynamic instance; never mutated). */
+  loadDsts: readonly number[];
+  computeSrcsWithTmp: readonly number[];
+  storeSrcsAfterCompute: readonly number[];
+  storeSrcsMove: readonly number[];
+  clsIdx: number;
+  writesInt: number;
+  loadDstsInt: number;
 }
+
+const NO_DSTS: readonly number[] = [];
+
+/** Direct-mapped cache in front of the static-info map (index: low pc bits). */
+const SCACHE_SIZE = 4096;
 
 const M = Mnemonic;
 const MOVES = new Set<number>([
@@ -83,6 +98,8 @@ const WRITES = new Set<OpAccess>([OpAccess.Write, OpAccess.CondWrite, OpAccess.R
 
 export class FunctionalStream implements InstStream {
   private readonly statics = new Map<number, StaticInfo>();
+  private readonly scacheTag = new Float64Array(SCACHE_SIZE).fill(-1);
+  private readonly scacheVal: (StaticInfo | null)[] = new Array<StaticInfo | null>(SCACHE_SIZE).fill(null);
   private readonly infoFactory = new InstructionInfoFactory();
   private seq = 0;
   private ended: AtomicOutcome | null = null;
@@ -104,9 +121,20 @@ export class FunctionalStream implements InstStream {
   /** Drops cached static facts (the code changed). */
   invalidate(): void {
     this.statics.clear();
+    this.scacheTag.fill(-1);
+    this.scacheVal.fill(null);
   }
 
   private staticAt(pc: number): StaticInfo {
+    const ci = pc & (SCACHE_SIZE - 1);
+    if (this.scacheTag[ci] === pc) return this.scacheVal[ci]!;
+    const st = this.staticLookup(pc);
+    this.scacheTag[ci] = pc;
+    this.scacheVal[ci] = st;
+    return st;
+  }
+
+  private staticLookup(pc: number): StaticInfo {
     let st = this.statics.get(pc);
     if (st) return st;
     const { bytes } = this.mem.fetch(pc, 15);
@@ -140,16 +168,29 @@ export class FunctionalStream implements InstStream {
         writes.add(REG_X87);
       }
       info.free();
+      const cls = classOf(ins.mnemonic, name, usesXmm);
+      const move = MOVES.has(ins.mnemonic);
+      const readArr = [...reads];
+      const writeArr = [...writes];
       st = {
         len: ins.length,
         mnemonic: name,
-        cls: classOf(ins.mnemonic, name, usesXmm),
-        reads: [...reads],
-        writes: [...writes],
+        cls,
+        reads: readArr,
+        writes: writeArr,
         addrRegs,
-        move: MOVES.has(ins.mnemonic),
+        move,
         branch: branchKind(ins.flowControl),
+        loadDsts: move && cls !== 'Serialize' ? writeArr : [REG_TMP],
+        computeSrcsWithTmp: [...readArr, REG_TMP],
+        storeSrcsAfterCompute: [...addrRegs, ...writeArr.filter((r) => r !== REG_FLAGS)],
+        storeSrcsMove: [...addrRegs, ...readArr],
+        clsIdx: OPCLASS_INDEX[cls] ?? 0,
+        writesInt: 0,
+        loadDstsInt: 0,
       };
+      st.writesInt = countIntDsts(st.writes);
+      st.loadDstsInt = countIntDsts(st.loadDsts);
     } finally {
       ins.free();
       dec.free();
@@ -181,21 +222,27 @@ export class FunctionalStream implements InstStream {
       uops.push({
         cls: 'MemRead',
         srcs: st.addrRegs,
-        dsts: st.move && st.cls !== 'Serialize' ? st.writes : [REG_TMP],
+        dsts: st.loadDsts,
         mem: { addr: mem.addrs[i]!, size: mem.sizes[i]! },
+        clsIdx: CLS_MEMREAD,
+        nIntDsts: st.loadDstsInt,
+        nFpDsts: st.loadDsts.length - st.loadDstsInt,
       });
     }
     const needsCompute = !st.move || n === 0 || st.cls === 'Serialize';
     if (needsCompute) {
-      uops.push({ cls: st.cls, srcs: loads ? [...st.reads, REG_TMP] : st.reads, dsts: st.writes });
+      uops.push({ cls: st.cls, srcs: loads ? st.computeSrcsWithTmp : st.reads, dsts: st.writes, clsIdx: st.clsIdx, nIntDsts: st.writesInt, nFpDsts: st.writes.length - st.writesInt });
     }
     for (let i = 0; i < n; i++) {
       if (!mem.writes[i]) continue;
       uops.push({
         cls: 'MemWrite',
-        srcs: needsCompute ? [...st.addrRegs, ...st.writes.filter((r) => r !== REG_FLAGS)] : [...st.addrRegs, ...st.reads],
-        dsts: [],
+        srcs: needsCompute ? st.storeSrcsAfterCompute : st.storeSrcsMove,
+        dsts: NO_DSTS,
         mem: { addr: mem.addrs[i]!, size: mem.sizes[i]! },
+        clsIdx: CLS_MEMWRITE,
+        nIntDsts: 0,
+        nFpDsts: 0,
       });
     }
     const nextPc = cpu.s.rip;

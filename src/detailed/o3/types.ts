@@ -52,6 +52,13 @@ export interface MicroOp {
   dsts: readonly number[];
   /** For MemRead / MemWrite µops. */
   mem?: MemRef;
+  /**
+   * Optional precomputed facts (the trace front fills them; decode computes them otherwise):
+   * the OPCLASS_INDEX of `cls`, and how many of `dsts` are integer / FP registers.
+   */
+  clsIdx?: number;
+  nIntDsts?: number;
+  nFpDsts?: number;
 }
 
 export type BranchKind = 'cond' | 'uncond' | 'call' | 'ret' | 'indirect' | 'indirectCall';
