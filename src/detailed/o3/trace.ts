@@ -11,6 +11,8 @@ import { mnemonicName } from '../decode.js';
 import { gprOf, xmmOf } from '../operands.js';
 import type { TracingMemory } from './tracingMemory.js';
 import { CLS_MEMREAD, CLS_MEMWRITE, OPCLASS_INDEX } from './params.js';
+
+const CLS_INTALU = OPCLASS_INDEX.IntAlu;
 import { countIntDsts } from './decode.js';
 import { REG_FLAGS, REG_TMP, REG_X87, REG_XMM0, type BranchKind, type DynInst, type InstStream, type MicroOp, type OpClass } from './types.js';
 
@@ -34,7 +36,15 @@ interface StaticInfo {
   clsIdx: number;
   writesInt: number;
   loadDstsInt: number;
+  /** Compute-µop destinations (without rsp for stack instructions: their own µop updates it). */
+  computeDsts: readonly number[];
+  computeDstsInt: number;
+  /** push/pop/call/ret/leave…: a separate IntAlu µop adjusts rsp, as gem5's x86 µcode does. */
+  stackOp: boolean;
 }
+
+const RSP = 4;
+const RSP_ONLY: readonly number[] = [RSP];
 
 const NO_DSTS: readonly number[] = [];
 
@@ -168,10 +178,16 @@ export class FunctionalStream implements InstStream {
         writes.add(REG_X87);
       }
       info.free();
-      const cls = classOf(ins.mnemonic, name, usesXmm);
+      const branch = branchKind(ins.flowControl);
+      const cls0 = classOf(ins.mnemonic, name, usesXmm);
+      // Branches execute on the branch unit (an IntAlu port here), counted as their own class.
+      const cls: OpClass = branch && cls0 === 'IntAlu' ? 'Branch' : cls0;
       const move = MOVES.has(ins.mnemonic);
+      const stackOp = ins.isStackInstruction;
+      if (stackOp && !addrRegs.includes(RSP)) addrRegs.push(RSP);
       const readArr = [...reads];
       const writeArr = [...writes];
+      const noSp = stackOp ? writeArr.filter((r) => r !== RSP) : writeArr;
       st = {
         len: ins.length,
         mnemonic: name,
@@ -180,14 +196,17 @@ export class FunctionalStream implements InstStream {
         writes: writeArr,
         addrRegs,
         move,
-        branch: branchKind(ins.flowControl),
-        loadDsts: move && cls !== 'Serialize' ? writeArr : [REG_TMP],
+        branch,
+        loadDsts: move && cls !== 'Serialize' ? noSp : [REG_TMP],
         computeSrcsWithTmp: [...readArr, REG_TMP],
         storeSrcsAfterCompute: [...addrRegs, ...writeArr.filter((r) => r !== REG_FLAGS)],
         storeSrcsMove: [...addrRegs, ...readArr],
         clsIdx: OPCLASS_INDEX[cls] ?? 0,
         writesInt: 0,
         loadDstsInt: 0,
+        computeDsts: noSp,
+        computeDstsInt: countIntDsts(noSp),
+        stackOp,
       };
       st.writesInt = countIntDsts(st.writes);
       st.loadDstsInt = countIntDsts(st.loadDsts);
@@ -231,7 +250,10 @@ export class FunctionalStream implements InstStream {
     }
     const needsCompute = !st.move || n === 0 || st.cls === 'Serialize';
     if (needsCompute) {
-      uops.push({ cls: st.cls, srcs: loads ? st.computeSrcsWithTmp : st.reads, dsts: st.writes, clsIdx: st.clsIdx, nIntDsts: st.writesInt, nFpDsts: st.writes.length - st.writesInt });
+      uops.push({ cls: st.cls, srcs: loads ? st.computeSrcsWithTmp : st.reads, dsts: st.computeDsts, clsIdx: st.clsIdx, nIntDsts: st.computeDstsInt, nFpDsts: st.computeDsts.length - st.computeDstsInt });
+    }
+    if (st.stackOp) {
+      uops.push({ cls: 'IntAlu', srcs: RSP_ONLY, dsts: RSP_ONLY, clsIdx: CLS_INTALU, nIntDsts: 1, nFpDsts: 0 });
     }
     for (let i = 0; i < n; i++) {
       if (!mem.writes[i]) continue;
