@@ -13,7 +13,7 @@ const { WORKLOADS, workloadPath, envList } = await import(path.join(root, 'dist/
 mkdirSync(GOLDEN_DIR, { recursive: true });
 for (const w of WORKLOADS.filter((x) => x.kind === 'freestanding' && x.name !== 'args')) {
   const r = await runProgram({
-    cpu: 'o3', program: workloadPath(w.name), args: w.testArgs, env: envList({ LANG: 'C' }), capture: true, memSize: 256 << 20, cpuid: BASELINE_CPUID,
+    cpu: 'o3', program: workloadPath(w.name), argv0: `/workloads/${w.name}`, args: w.testArgs, env: envList({ LANG: 'C' }), capture: true, memSize: 256 << 20, cpuid: BASELINE_CPUID,
   });
   const g = goldenOf(r.statList);
   writeFileSync(path.join(GOLDEN_DIR, `${w.name}.json`), JSON.stringify(g, null, 2) + '\n');

@@ -28,6 +28,8 @@ export interface RunOptions {
   cpu: CpuModelName;
   program: string;
   args: string[];
+  /** The guest's argv[0] and AT_EXECFN (default: `program` as given): fixing it makes runs independent of where the checkout is. */
+  argv0?: string;
   /** The guest's environment (default: the host's). */
   env?: string[];
   allowRead?: string[];
@@ -78,6 +80,8 @@ export interface PreparedRun {
   exePath: string;
   exeBytes: Uint8Array;
   argv: string[];
+  /** AT_EXECFN when it must differ from the program path. */
+  execFn?: string;
   env: string[];
   allowRead: string[];
   memSize: number;
@@ -110,7 +114,8 @@ export function prepareRun(opts: RunOptions): PreparedRun {
   return {
     exePath,
     exeBytes,
-    argv: [opts.program, ...opts.args],
+    argv: [opts.argv0 ?? opts.program, ...opts.args],
+    ...(opts.argv0 !== undefined ? { execFn: opts.argv0 } : {}),
     env,
     allowRead: (opts.allowRead ?? []).map((d) => path.resolve(d)),
     memSize,

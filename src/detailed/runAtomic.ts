@@ -62,6 +62,7 @@ export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Pro
   const { process: guest, context } = Process.load(phys, prep.exeBytes, {
     exePath: prep.exePath,
     argv: prep.argv,
+    ...(prep.execFn !== undefined ? { execFn: prep.execFn } : {}),
     envp: prep.env,
     allowRead: prep.allowRead,
     seed: opts.seed ?? 0n,

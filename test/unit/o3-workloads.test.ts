@@ -16,9 +16,10 @@ const ENV = { LANG: 'C' };
 
 export const O3_WORKLOADS = WORKLOADS.filter((w) => w.kind === 'freestanding' && w.name !== 'args').map((w) => w.name);
 
-export async function o3Run(name: string, args: string[], env: Record<string, string> = ENV) {
+/** `fixedArgv0`: argv[0] and AT_EXECFN independent of where the checkout is, so golden stats are too. */
+export async function o3Run(name: string, args: string[], env: Record<string, string> = ENV, fixedArgv0 = true) {
   return runProgram({
-    cpu: 'o3', program: workloadPath(name), args, env: envList(env), capture: true, memSize: 256 << 20, cpuid: BASELINE_CPUID,
+    cpu: 'o3', program: workloadPath(name), ...(fixedArgv0 ? { argv0: `/workloads/${name}` } : {}), args, env: envList(env), capture: true, memSize: 256 << 20, cpuid: BASELINE_CPUID,
     onWarning: () => {},
   });
 }
@@ -53,7 +54,7 @@ describe('o3: workloads print their native output and match their golden stats',
 
   it('args prints its native output (AT_HWCAP from the baseline CPUID the model answers with)', async () => {
     const native = runNative('args', ['x', 'y'], ENV).stdout.toString();
-    const r = await o3Run('args', ['x', 'y']);
+    const r = await o3Run('args', ['x', 'y'], ENV, false);
     const hwcap = `AT_HWCAP 0x${hwcapFromCpuid(BASELINE_CPUID).toString(16).padStart(8, '0')}`;
     expect(r.stdout.toString()).toBe(native.replace(/^AT_HWCAP 0x[0-9a-f]+$/m, hwcap));
   });

@@ -62,6 +62,7 @@ export async function runO3Program(prep: PreparedRun, opts: RunOptions): Promise
   const { process: guest, context } = Process.load(phys, prep.exeBytes, {
     exePath: prep.exePath,
     argv: prep.argv,
+    ...(prep.execFn !== undefined ? { execFn: prep.execFn } : {}),
     envp: prep.env,
     allowRead: prep.allowRead,
     seed: opts.seed ?? 0n,
