@@ -1,6 +1,7 @@
 /** `switchsim run --cpu atomic`: the whole program on the functional core, on this thread. */
 import { allocatePhysicalMemory } from '../guest/physmem.js';
 import { hostGuestIO, Process, type GuestIO } from '../guest/process.js';
+import type { ThreadContext } from '../guest/threadContext.js';
 import type { RunEnd, PreparedRun, RunOptions } from '../run.js';
 import { captureHostCpuid } from '../kvm/cpuidProbe.js';
 import type { CpuidEntry } from '../kvm/cpuid.js';
@@ -48,7 +49,22 @@ export interface AtomicRun {
   wallSeconds: number;
 }
 
-export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Promise<AtomicRun> {
+/** A program loaded for a JS CPU model: the guest process, its CPU table and its output. */
+export interface LoadedGuest {
+  guest: Process;
+  context: ThreadContext;
+  cpuid: readonly CpuidEntry[];
+  xcr0: bigint | null | undefined;
+  stdout: Buffer[];
+  stderr: Buffer[];
+  warn: (message: string) => void;
+}
+
+/**
+ * Loads the program for the atomic or o3 CPU: CPUID (and XCR0) as a guest sees them under KVM
+ * where it exists, else the baseline table; output captured or passed through.
+ */
+export function loadForJsCpu(prep: PreparedRun, opts: RunOptions): LoadedGuest {
   const host = opts.cpuid ? null : captureHostCpuid();
   const cpuid = opts.cpuid ?? host?.cpuid ?? BASELINE_CPUID;
   const xcr0 = opts.cpuid ? opts.xcr0 : host?.xcr0;
@@ -71,6 +87,11 @@ export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Pro
     io,
     warn,
   });
+  return { guest, context, cpuid, xcr0, stdout, stderr, warn };
+}
+
+export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Promise<AtomicRun> {
+  const { guest, context, cpuid, xcr0, stdout, stderr, warn } = loadForJsCpu(prep, opts);
   const cpu = new AtomicCPU({ aspace: guest.aspace, process: guest, cpuid, freqHz: prep.freqHz, warn, ...(xcr0 != null ? { xcr0 } : {}) });
   cpu.setThreadContext(context);
   const start = performance.now();

@@ -3,15 +3,10 @@
  * (and serves syscalls); the O3 pipeline, branch predictor and memory hierarchy model time.
  */
 import { ConfigError } from '../../errors.js';
-import { allocatePhysicalMemory } from '../../guest/physmem.js';
-import { hostGuestIO, Process, type GuestIO } from '../../guest/process.js';
-import { captureHostCpuid } from '../../kvm/cpuidProbe.js';
-import { hwcapFromCpuid } from '../../kvm/cpuid.js';
 import type { PreparedRun, RunEnd, RunOptions } from '../../run.js';
 import type { Stat } from '../../stats.js';
 import { AtomicCPU } from '../atomicCpu.js';
-import { BASELINE_CPUID } from '../cpuidTable.js';
-import type { AtomicRun } from '../runAtomic.js';
+import { loadForJsCpu, type AtomicRun } from '../runAtomic.js';
 import { BranchPredictorUnit } from './bpred/branchUnit.js';
 import { loadO3Config, o3Config, type O3Config } from './config.js';
 import { MemSystem } from './mem/hierarchy.js';
@@ -49,28 +44,7 @@ export interface O3Run extends Omit<AtomicRun, 'stats'> {
 
 export async function runO3Program(prep: PreparedRun, opts: RunOptions): Promise<O3Run> {
   const config = opts.o3Config ? loadO3Config(opts.o3Config) : o3Config({});
-  const host = opts.cpuid ? null : captureHostCpuid();
-  const cpuid = opts.cpuid ?? host?.cpuid ?? BASELINE_CPUID;
-  const xcr0 = opts.cpuid ? opts.xcr0 : host?.xcr0;
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  const io: GuestIO = opts.capture
-    ? { write: (fd, b) => (fd === 1 ? stdout : stderr).push(Buffer.from(b)), read: () => new Uint8Array(0) }
-    : hostGuestIO();
-  const phys = allocatePhysicalMemory(prep.memSize, 'shared');
-  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`switchsim: warning: ${m}\n`));
-  const { process: guest, context } = Process.load(phys, prep.exeBytes, {
-    exePath: prep.exePath,
-    argv: prep.argv,
-    ...(prep.execFn !== undefined ? { execFn: prep.execFn } : {}),
-    envp: prep.env,
-    allowRead: prep.allowRead,
-    seed: opts.seed ?? 0n,
-    hwcap: hwcapFromCpuid(cpuid),
-    hwcap2: 0,
-    io,
-    warn,
-  });
+  const { guest, context, cpuid, xcr0, stdout, stderr, warn } = loadForJsCpu(prep, opts);
   let tracing: TracingMemory | undefined;
   const cpu = new AtomicCPU({
     aspace: guest.aspace,
