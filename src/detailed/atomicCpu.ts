@@ -5,9 +5,11 @@
  * same way. Hooks for cache/branch-predictor warming can wrap `run` later; a block-translation
  * (JIT) fast path can replace `decodeBlock` without touching the loop.
  */
+import type { CpuModelName, ExecutionToken } from '../switch/token.js';
 import type { AddressSpace } from '../guest/addressSpace.js';
 import { buildFaultReport, type GuestFaultReport } from '../guest/faults.js';
 import { M5OP_VADDR, M5OP_SIZE } from '../guest/layout.js';
+import { endsGuest, isKnownM5Op, m5ExitStatus, m5opCall, type M5OpCall } from '../guest/m5ops.js';
 import type { Process } from '../guest/process.js';
 import type { SyscallThread } from '../guest/syscalls.js';
 import { syscallName } from '../guest/syscalls/names.js';
@@ -26,7 +28,12 @@ export type AtomicOutcome =
   | { kind: 'exited'; status: number }
   | { kind: 'faulted'; report: GuestFaultReport }
   | { kind: 'limit' }
-  | { kind: 'syscall' };
+  | { kind: 'syscall' }
+  /**
+   * An m5op other than exit/fail: its instruction has completed (counted once, rip past it,
+   * rax = 0); the next `run` continues after it.
+   */
+  | { kind: 'm5op'; call: M5OpCall };
 
 export interface AtomicOptions {
   aspace: AddressSpace;
@@ -40,12 +47,11 @@ export interface AtomicOptions {
   warn?: (message: string) => void;
   /** The memory view to execute against (the detailed CPU passes one that records accesses). */
   memory?: (aspace: AddressSpace) => GuestMemory;
+  /** A System's execution token, checked at every run() entry under `model`'s name. */
+  token?: { token: ExecutionToken; model: CpuModelName };
 }
 
-export const M5OP_NAMES: Record<number, string> = {
-  0x21: 'exit', 0x22: 'fail', 0x40: 'reset_stats', 0x41: 'dump_stats', 0x42: 'dump_reset_stats',
-  0x43: 'checkpoint', 0x52: 'switch_cpu', 0x5a: 'work_begin', 0x5b: 'work_end',
-};
+export { M5OP_NAMES } from '../guest/m5ops.js';
 
 export class AtomicCPU {
   readonly s = new CpuState();
@@ -61,6 +67,7 @@ export class AtomicCPU {
   blocksDecoded = 0;
   readonly syscallsByName: Record<string, number> = {};
   private readonly warnedM5ops = new Set<number>();
+  private m5Reexecuting = false;
   private exitStatus: number | null = null;
 
   constructor(private readonly opts: AtomicOptions) {
@@ -165,13 +172,20 @@ export class AtomicCPU {
 
   /** Runs at most `maxInstructions`; returns why it stopped. */
   run(maxInstructions: number): AtomicOutcome {
-    const s = this.s;
-    let budget = maxInstructions;
+    const t = this.opts.token;
+    if (t !== undefined) t.token.check(t.model);
     if (this.syscallPending) {
       this.syscallPending = false;
       const out = this.serveSyscall();
       if (out) return out;
     }
+    return this.execute(maxInstructions);
+  }
+
+  /** The execution loop of `run` (also re-executes one instruction after an address-form m5op). */
+  private execute(maxInstructions: number): AtomicOutcome {
+    const s = this.s;
+    let budget = maxInstructions;
     this.mem.syncTlb();
     let b = this.block(s.rip);
     while (budget > 0) {
@@ -244,31 +258,65 @@ export class AtomicCPU {
     throw e;
   }
 
-  /** gem5's address-form m5op: an access to the m5op window, served then re-executed. */
+  /**
+   * gem5's address-form m5op: an access to the m5op window (s.rip is the accessing instruction,
+   * not yet counted). The access is answered with 0 and the instruction re-executed; an unknown
+   * function continues in the caller's loop (within its budget), a known one completes exactly
+   * that instruction here (the caller's budget has room for it) and then acts like the
+   * instruction form.
+   */
   private io(e: GuestIoAccess): AtomicOutcome | null {
-    if (e.address >= M5OP_VADDR && e.address < M5OP_VADDR + M5OP_SIZE) {
+    // (A second m5op access while its instruction is re-executed is not supported: a bus error.)
+    if (e.address >= M5OP_VADDR && e.address < M5OP_VADDR + M5OP_SIZE && !this.m5Reexecuting) {
       const func = Math.floor((e.address - M5OP_VADDR) / 256);
-      const out = this.m5op(func);
-      if (out) return out;
+      const call = m5opCall(func, this.m5Args(), 'addr');
       this.mem.ioAnswer = { address: e.address, value: 0 };
-      return null;
+      if (!isKnownM5Op(func)) {
+        this.warnUnknownM5op(func);
+        return null;
+      }
+      this.m5Reexecuting = true;
+      let out: AtomicOutcome;
+      try {
+        out = this.execute(1);
+      } finally {
+        this.m5Reexecuting = false;
+      }
+      if (out.kind !== 'limit') return out;
+      return this.m5opDone(call);
     }
     const report = buildFaultReport(14, 6n, BigInt(this.s.rip), BigInt(e.address), this.codeBytes(this.s.rip));
     return { kind: 'faulted', report: { ...report, signal: 'SIGBUS', signalNumber: 7 } };
   }
 
+  private m5Args(): [bigint, bigint] {
+    return [this.s.getReg64(Gpr.rdi), this.s.getReg64(Gpr.rsi)];
+  }
+
+  /** The instruction form, after its instruction completed (rip past it, counted). */
   private m5op(func: number): AtomicOutcome | null {
-    const s = this.s;
-    if (func === 0x21 || func === 0x22) {
-      const status = func === 0x21 ? 0 : s.g[2 * Gpr.rdi]! & 0xff;
+    this.s.setReg64(Gpr.rax, 0n);
+    if (!isKnownM5Op(func)) {
+      this.warnUnknownM5op(func);
+      return null;
+    }
+    return this.m5opDone(m5opCall(func, this.m5Args(), 'inst'));
+  }
+
+  /** A known m5op whose instruction has completed: exit/fail end the guest, the others stop the run. */
+  private m5opDone(call: M5OpCall): AtomicOutcome {
+    if (endsGuest(call.func)) {
+      const status = m5ExitStatus(call.func, call.args);
       this.exitStatus = status;
       return { kind: 'exited', status };
     }
-    if (!this.warnedM5ops.has(func)) {
-      this.warnedM5ops.add(func);
-      this.opts.warn?.(`m5op 0x${func.toString(16)} (${M5OP_NAMES[func] ?? 'unknown'}) is not handled by the atomic CPU yet; ignored`);
-    }
-    return null;
+    return { kind: 'm5op', call };
+  }
+
+  private warnUnknownM5op(func: number): void {
+    if (this.warnedM5ops.has(func)) return;
+    this.warnedM5ops.add(func);
+    this.opts.warn?.(`unknown m5op function 0x${func.toString(16)} (${func}); ignored (rax = 0)`);
   }
 
   private event(): AtomicOutcome | null {

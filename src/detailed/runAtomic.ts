@@ -7,6 +7,7 @@ import { captureHostCpuid } from '../kvm/cpuidProbe.js';
 import type { CpuidEntry } from '../kvm/cpuid.js';
 import { hwcapFromCpuid } from '../kvm/cpuid.js';
 import type { Stat } from '../stats.js';
+import { M5Op, type M5OpCall } from '../guest/m5ops.js';
 import { AtomicCPU } from './atomicCpu.js';
 import { BASELINE_CPUID } from './cpuidTable.js';
 
@@ -39,10 +40,42 @@ export function atomicStatsList(st: AtomicStats, prefix = 'system.cpu'): Stat[] 
   return stats;
 }
 
+/** An m5op the run stopped at: `instructions` counts from the start of the run, the op included. */
+export interface M5Event {
+  name: string;
+  func: number;
+  form: 'inst' | 'addr';
+  instructions: number;
+}
+
+/**
+ * The drivers' m5op bookkeeping, shared by the atomic and o3 runs: every op is recorded as an
+ * event; reset_stats / dump_stats / dump_reset_stats call the model's reset and dump.
+ */
+export class M5OpLog {
+  readonly events: M5Event[] = [];
+  /** Stats dumped by dump_stats / dump_reset_stats, in order. */
+  readonly dumps: Stat[][] = [];
+
+  constructor(private readonly model: { resetStats(): void; statList(): Stat[] }) {}
+
+  handle(call: M5OpCall, instructions: number): void {
+    this.events.push({ name: call.name, func: call.func, form: call.form, instructions });
+    if (call.func === M5Op.dumpStats || call.func === M5Op.dumpResetStats) this.dumps.push(this.model.statList());
+    if (call.func === M5Op.resetStats || call.func === M5Op.dumpResetStats) this.model.resetStats();
+  }
+}
+
 export interface AtomicRun {
   end: RunEnd;
+  /** The whole run (from the start, whatever reset_stats did). */
   stats: AtomicStats;
+  /** gem5-style stats: since the last reset_stats (the whole run if there was none). */
   statList: Stat[];
+  /** m5ops the program issued (other than exit/fail), in order. */
+  m5events: M5Event[];
+  /** Stats dumped by dump_stats / dump_reset_stats, in order. */
+  dumps: Stat[][];
   stdout: Buffer;
   stderr: Buffer;
   cpuid: readonly CpuidEntry[];
@@ -96,13 +129,41 @@ export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Pro
   cpu.setThreadContext(context);
   const start = performance.now();
   const deadline = opts.maxSeconds && opts.maxSeconds > 0 ? start + opts.maxSeconds * 1000 : Infinity;
+  // reset_stats: counts from here on (the CPU's own counters run on).
+  let wasReset = false;
+  let base = { instructions: 0, syscalls: 0, syscallsByName: {} as Record<string, number>, time: start };
+  const statsSinceReset = (): AtomicStats => {
+    const byName: Record<string, number> = {};
+    for (const [name, n] of Object.entries(cpu.syscallsByName)) {
+      const d = n - (base.syscallsByName[name] ?? 0);
+      if (d > 0) byName[name] = d;
+    }
+    return {
+      model: 'atomic',
+      instructions: cpu.instructions - base.instructions,
+      hostSeconds: (performance.now() - base.time) / 1000,
+      freqHz: prep.freqHz,
+      syscalls: cpu.syscalls - base.syscalls,
+      syscallsByName: byName,
+    };
+  };
+  const m5 = new M5OpLog({
+    resetStats: () => {
+      wasReset = true;
+      base = { instructions: cpu.instructions, syscalls: cpu.syscalls, syscallsByName: { ...cpu.syscallsByName }, time: performance.now() };
+    },
+    statList: () => atomicStatsList(statsSinceReset()),
+  });
   let end: RunEnd | undefined;
   try {
     while (!end) {
       const out = cpu.run(SLICE);
       if (out.kind === 'exited') end = { kind: 'exited', status: out.status };
       else if (out.kind === 'faulted') end = { kind: 'faulted', report: out.report };
-      else if (performance.now() >= deadline) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
+      else {
+        if (out.kind === 'm5op') m5.handle(out.call, cpu.instructions);
+        if (performance.now() >= deadline) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
+      }
     }
   } finally {
     guest.close();
@@ -119,7 +180,9 @@ export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Pro
   return {
     end,
     stats,
-    statList: atomicStatsList(stats),
+    statList: wasReset ? atomicStatsList(statsSinceReset()) : atomicStatsList(stats),
+    m5events: m5.events,
+    dumps: m5.dumps,
     stdout: Buffer.concat(stdout),
     stderr: Buffer.concat(stderr),
     cpuid,

@@ -16,7 +16,8 @@ export type AtomicOutcomeLike =
   | { kind: 'exited'; status: number }
   | { kind: 'faulted'; report: GuestFaultReport }
   | { kind: 'limit' }
-  | { kind: 'syscall' };
+  | { kind: 'syscall' }
+  | { kind: 'm5op'; call: unknown };
 
 /** What the harness needs of a functional CPU. */
 export interface AtomicCpuLike {

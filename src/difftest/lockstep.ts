@@ -529,6 +529,8 @@ function describeAtomic(a: AtomicOutcomeLike | { kind: 'threw'; message: string 
       return 'one instruction executed';
     case 'syscall':
       return 'syscall stop';
+    case 'm5op':
+      return 'm5op stop';
     case 'threw':
       return `threw ${a.message}`;
   }

@@ -70,6 +70,12 @@ export interface AddressSpaceState {
   brkStart: number;
   brk: number;
   tlbGeneration: number;
+  /**
+   * Incremented by every change to mappings, VMAs, brk or the physical allocator; carried by
+   * handoffs, so equal values mean equal address spaces (only the model holding the guest
+   * changes it). Absent in old snapshots (read as 0).
+   */
+  mapGeneration: number;
 }
 
 /** Kinds of adjacent VMAs that merge when their protection matches (like Linux anon VMAs). */
@@ -78,17 +84,19 @@ const MERGEABLE: ReadonlySet<VmaKind> = new Set(['mmap', 'brk', 'stack']);
 const RESERVED: readonly (readonly [number, number])[] = [[SE_WINDOW_START, SE_WINDOW_END]];
 
 export class AddressSpace {
-  readonly pageTables: PageTables;
+  pageTables: PageTables;
   /** Incremented whenever a mapping is removed or its permissions reduced (TLB flush needed). */
   tlbGeneration = 0;
+  /** See AddressSpaceState.mapGeneration. */
+  mapGeneration = 0;
   private readonly memSize: number;
   private nextPage: number;
-  private readonly freePages: number[];
-  private readonly vmaList: Vma[] = [];
+  private freePages: number[];
+  private vmaList: Vma[] = [];
   private brkStartAddr = 0;
   private brkCurrent = 0;
 
-  constructor(readonly phys: PhysicalMemory, state?: AddressSpaceState) {
+  constructor(readonly phys: PhysicalMemory, state?: AddressSpaceState, memoryCurrent = false) {
     this.memSize = phys.size;
     if (state) {
       this.nextPage = state.nextPage;
@@ -97,7 +105,8 @@ export class AddressSpace {
       this.brkStartAddr = state.brkStart;
       this.brkCurrent = state.brk;
       this.tlbGeneration = state.tlbGeneration;
-      this.pageTables = new PageTables(phys, () => this.allocPage(), state.pageTables);
+      this.mapGeneration = state.mapGeneration;
+      this.pageTables = new PageTables(phys, () => this.allocPage(), state.pageTables, memoryCurrent);
     } else {
       this.nextPage = KERNEL_RESERVED_PHYS_END;
       this.freePages = [];
@@ -105,12 +114,40 @@ export class AddressSpace {
     }
   }
 
+  /**
+   * Replaces this address space's contents with a snapshot, in place: the objects that hold it
+   * (a CPU model's memory view) stay valid. Used when a model takes over from another.
+   */
+  adopt(s: AddressSpaceState): void {
+    // Nothing changed since this side last had the guest (see mapGeneration).
+    if (s.mapGeneration === this.mapGeneration) return;
+    // Guest memory is shared with the model that produced `state`: its page tables are current.
+    this.mapGeneration = s.mapGeneration;
+    this.cachedSnapshot = null;
+    this.nextPage = s.nextPage;
+    this.freePages = [...s.freePages];
+    this.vmaList = s.vmas.map((v) => ({ ...v }));
+    this.brkStartAddr = s.brkStart;
+    this.brkCurrent = s.brk;
+    this.tlbGeneration = s.tlbGeneration;
+    this.pageTables = new PageTables(this.phys, () => this.allocPage(), s.pageTables, true);
+  }
+
   /** Rebuilds an address space (and rewrites its page tables) from a validated or raw snapshot. */
   static restore(phys: PhysicalMemory, state: AddressSpaceState, field = 'addressSpace'): AddressSpace {
     return new AddressSpace(phys, validateAddressSpaceState(state, phys.size, field));
   }
 
+  private cachedSnapshot: AddressSpaceState | null = null;
+
+  /** The state as plain data. Treat it as read-only: it is cached until the next change. */
   snapshot(): AddressSpaceState {
+    const c = this.cachedSnapshot;
+    if (c !== null && c.mapGeneration === this.mapGeneration) return c;
+    return (this.cachedSnapshot = this.buildSnapshot());
+  }
+
+  private buildSnapshot(): AddressSpaceState {
     return {
       version: ADDRESS_SPACE_STATE_VERSION,
       memSize: this.memSize,
@@ -121,6 +158,7 @@ export class AddressSpace {
       brkStart: this.brkStartAddr,
       brk: this.brkCurrent,
       tlbGeneration: this.tlbGeneration,
+      mapGeneration: this.mapGeneration,
     };
   }
 
@@ -163,6 +201,7 @@ export class AddressSpace {
 
   /** One physical page, zero-filled. */
   allocPage(): number {
+    this.mapGeneration++;
     const reused = this.freePages.pop();
     if (reused !== undefined) return reused;
     if (this.nextPage + PAGE_SIZE > this.memSize) throw new OutOfGuestMemoryError(PAGE_SIZE, this.memSize);
@@ -172,6 +211,7 @@ export class AddressSpace {
   }
 
   private freePage(paddr: number): void {
+    this.mapGeneration++;
     this.phys.bytes.fill(0, paddr, paddr + PAGE_SIZE);
     this.freePages.push(paddr);
   }
@@ -245,6 +285,7 @@ export class AddressSpace {
 
   /** Maps fresh zeroed pages at [start, start+length), replacing whatever was there (MAP_FIXED). */
   mapFixed(start: number, length: number, prot: number, kind: VmaKind, name: string): number {
+    this.mapGeneration++;
     const end = this.checkUserRange(start, length, 'mapFixed');
     const pages = (end - start) / PAGE_SIZE;
     this.ensureAvailable(pages, this.countRamPages(start, end));
@@ -255,6 +296,7 @@ export class AddressSpace {
 
   /** Maps fresh zeroed pages wherever mmap would (top-down below MMAP_BASE). */
   mapAnywhere(length: number, prot: number, kind: VmaKind, name: string): number {
+    this.mapGeneration++;
     const start = this.findFree(length);
     if (start < 0) throw new GuestAddressSpaceError(pageUp(length));
     const end = this.checkUserRange(start, length, 'mapAnywhere');
@@ -265,6 +307,7 @@ export class AddressSpace {
 
   /** Maps user-accessible pages onto physical addresses outside RAM (MMIO, e.g. the m5op window). */
   mapIo(vaddr: number, physAddr: number, length: number, prot: number, name = '[io]'): void {
+    this.mapGeneration++;
     const end = this.checkUserRange(vaddr, length, 'mapIo');
     const kernelPage = physAddr + length <= KERNEL_RESERVED_PHYS_END && physAddr > 0;
     if (!isPageAligned(physAddr) || (physAddr < this.memSize && !kernelPage)) {
@@ -288,6 +331,7 @@ export class AddressSpace {
    * sets US=1 on the leaves (only for hosts that enter the syscall stub at CPL3).
    */
   mapKernel(vaddr: bigint, physAddr: number, length: number, prot: number, opts: { user?: boolean } = {}): void {
+    this.mapGeneration++;
     if (vaddr < 0xffff800000000000n || vaddr > 0xffffffffffffffffn || vaddr % BigInt(PAGE_SIZE) !== 0n) {
       throw new GuestInternalError(`mapKernel: 0x${vaddr.toString(16)} is not a page-aligned upper-half address`);
     }
@@ -306,6 +350,7 @@ export class AddressSpace {
 
   /** Removes every mapping in [start, start+length) (holes are fine), freeing RAM pages. */
   unmap(start: number, length: number): void {
+    this.mapGeneration++;
     const end = this.checkUserRange(start, length, 'unmap');
     this.splitAt(start);
     this.splitAt(end);
@@ -323,6 +368,7 @@ export class AddressSpace {
 
   /** Changes the protection of [start, start+length); false (and nothing changed) if part is unmapped. */
   protect(start: number, length: number, prot: number): boolean {
+    this.mapGeneration++;
     const end = this.checkUserRange(start, length, 'protect');
     prot &= PROT_MASK;
     if (!this.isMapped(start, end - start)) return false;
@@ -343,6 +389,7 @@ export class AddressSpace {
 
   /** Zeroes the anonymous pages of [start, start+length) (MADV_DONTNEED); file and ELF pages keep their data. */
   discard(start: number, length: number): void {
+    this.mapGeneration++;
     const end = this.checkUserRange(start, length, 'discard');
     for (let i = this.firstEndingAfter(start); i < this.vmaList.length; i++) {
       const v = this.vmaList[i]!;
@@ -412,12 +459,14 @@ export class AddressSpace {
   // ---- brk ----
 
   initBrk(start: number): void {
+    this.mapGeneration++;
     this.brkStartAddr = pageUp(start);
     this.brkCurrent = this.brkStartAddr;
   }
 
   /** Linux brk(2): sets the break and returns it; returns the current break when the request fails. */
   brk(newBrk: number): number {
+    this.mapGeneration++;
     if (!Number.isSafeInteger(newBrk) || newBrk < this.brkStartAddr || newBrk > USER_TOP) return this.brkCurrent;
     const oldEnd = pageUp(this.brkCurrent);
     const newEnd = pageUp(newBrk);
@@ -612,6 +661,7 @@ export class AddressSpace {
 
   /** Allocates and maps [start, end) (which must be free) and records the VMA. */
   private populate(start: number, end: number, prot: number, kind: VmaKind, name: string): void {
+    this.mapGeneration++;
     prot &= PROT_MASK;
     this.pageTables.ensureTables(start, end);
     for (let va = start; va < end; va += PAGE_SIZE) this.pageTables.mapUserPage(va, this.allocPage(), prot);
@@ -620,6 +670,7 @@ export class AddressSpace {
 
   /** Moves the pages of [oldStart, oldStart+oldLen) to dest (free) and grows to newLen with fresh pages. */
   private move(oldStart: number, oldLen: number, dest: number, newLen: number, prot: number, kind: VmaKind, name: string): void {
+    this.mapGeneration++;
     const oldEnd = oldStart + oldLen;
     this.splitAt(oldStart);
     this.splitAt(oldEnd);
@@ -788,6 +839,7 @@ export function validateAddressSpaceState(value: unknown, memSize: number, prefi
   const brkStart = asInt(s.brkStart, `${prefix}.brkStart`, 0, USER_TOP);
   const brk = asInt(s.brk, `${prefix}.brk`, brkStart, USER_TOP);
   const tlbGeneration = asInt(s.tlbGeneration, `${prefix}.tlbGeneration`);
+  const mapGeneration = s.mapGeneration === undefined ? 0 : asInt(s.mapGeneration, `${prefix}.mapGeneration`);
   return {
     version: ADDRESS_SPACE_STATE_VERSION,
     memSize,
@@ -798,5 +850,6 @@ export function validateAddressSpaceState(value: unknown, memSize: number, prefi
     brkStart,
     brk,
     tlbGeneration,
+    mapGeneration,
   };
 }

@@ -96,11 +96,14 @@ export class PageTables {
     private readonly phys: PhysicalMemory,
     private readonly allocTablePage: () => number,
     state?: PageTablesState,
+    /** The tables in guest memory already match `state` (shared memory, a handoff): rebuild only the JS map. */
+    memoryCurrent = false,
   ) {
     if (state) {
       this.cr3 = state.pml4;
       this.cr3Alternate = state.pml4Alternate;
-      this.rebuildFrom(state);
+      if (memoryCurrent) this.adoptFrom(state);
+      else this.rebuildFrom(state);
     } else {
       this.cr3 = allocTablePage();
       this.cr3Alternate = allocTablePage();
@@ -240,6 +243,18 @@ export class PageTables {
   }
 
   // ---- internals ----
+
+  /** Takes the JS side (table map, page map, kernel list) from a state whose tables memory already holds. */
+  private adoptFrom(state: PageTablesState): void {
+    for (let i = 0; i + 1 < state.tables.length; i += 2) this.tables.set(state.tables[i]!, state.tables[i + 1]!);
+    for (let i = 0; i + 2 < state.pages.length; i += 3) {
+      const vpn = state.pages[i]!;
+      const first = state.pages[i + 1]!;
+      const count = state.pages[i + 2]!;
+      for (let j = 0; j < count; j++) this.setEntry((vpn + j) * PAGE_SIZE, first + j * PAGE_SIZE);
+    }
+    for (const k of state.kernel) this.kernel.push({ ...k });
+  }
 
   /** Rewrites every table from the saved description (memory may or may not already hold them). */
   private rebuildFrom(state: PageTablesState): void {

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { AddressSpace, validateAddressSpaceState } from './addressSpace.js';
+import { AddressSpace, validateAddressSpaceState, type AddressSpaceState } from './addressSpace.js';
 import { parseElf, type ElfImage } from './elf.js';
-import { ElfError, GuestSetupError } from './errors.js';
+import { ElfError, GuestSetupError, ProcessStateFormatError } from './errors.js';
 import { FdTable, validateFdTableState } from './fdTable.js';
 import {
   M5OP_PHYS,
@@ -84,6 +84,8 @@ export interface ProcessOptions {
 /** Host-side policy for a restored process (guest-visible facts come from the state). */
 export interface RestoreOptions {
   allowRead: string[];
+  /** Guest memory already holds the state's page tables (a handoff over shared memory): do not rewrite them. */
+  memoryCurrent?: boolean;
   io?: GuestIO;
   warn?: (message: string) => void;
 }
@@ -163,8 +165,8 @@ interface ProcessInit {
 
 export class Process {
   readonly aspace: AddressSpace;
-  readonly fds: FdTable;
-  readonly random: GuestRandom;
+  fds: FdTable;
+  random: GuestRandom;
   readonly pid: number;
   readonly tid: number;
   readonly ppid: number;
@@ -287,7 +289,7 @@ export class Process {
   static restore(phys: PhysicalMemory, state: unknown, opts: RestoreOptions): Process {
     const s = validateProcessState(state, phys.size);
     const allowRead = resolveAllowRead(opts.allowRead);
-    const aspace = new AddressSpace(phys, s.addressSpace);
+    const aspace = new AddressSpace(phys, s.addressSpace, opts.memoryCurrent ?? false);
     const mayOpen = (hostPath: string) => allowRead.some((d) => hostPath === d.real || hostPath.startsWith(`${d.real}/`));
     const fds = FdTable.restore(s.fds, mayOpen);
     const p = new Process({
@@ -319,6 +321,37 @@ export class Process {
     p.exitStatus = s.exitStatus;
     p.exitSignal = s.exitSignal;
     return p;
+  }
+
+  /**
+   * Takes over a snapshot in place (a CPU model taking over from another): the address space
+   * object stays the same, its contents and everything else mutable come from `state`. The
+   * guest-visible identity must be this process's own. `s` must be validated (decodeProcessState).
+   */
+  adopt(s: ProcessState): void {
+    if (s.identity.pid !== this.pid || s.identity.exePath !== this.exePath) {
+      throw new ProcessStateFormatError('identity', `belongs to another process (pid ${s.identity.pid}, ${s.identity.exePath})`);
+    }
+    const mayOpen = (hostPath: string) => this.allowRead.some((d) => hostPath === d.real || hostPath.startsWith(`${d.real}/`));
+    const fds = FdTable.restore(s.fds, mayOpen);
+    this.aspace.adopt(s.addressSpace);
+    this.fds.closeAll();
+    this.fds = fds;
+    this.random = GuestRandom.restore(s.random);
+    this.cwd = s.identity.cwd;
+    this.signals = {
+      actions: new Map(s.signals.actions.map(([sig, b]) => [sig, b.slice()])),
+      mask: s.signals.mask,
+      altStack: { ...s.signals.altStack },
+    };
+    this.tidAddress = s.tidAddress;
+    this.robustList = { ...s.robustList };
+    this.rlimits = s.rlimits.map(([c, m]) => [c, m]);
+    this.umask = s.umask;
+    this.warnedSyscalls.clear();
+    for (const nr of s.warnedSyscalls) this.warnedSyscalls.add(nr);
+    this.exitStatus = s.exitStatus;
+    this.exitSignal = s.exitSignal;
   }
 
   snapshot(): ProcessState {
@@ -458,8 +491,12 @@ function placePhdrCopy(aspace: AddressSpace, image: ElfImage, file: Uint8Array):
 
 // ---- state validation ----
 
-/** Checks a value that claims to be a ProcessState; errors name the field. */
-export function validateProcessState(value: unknown, memSize: number): ProcessState {
+/**
+ * Checks a value that claims to be a ProcessState; errors name the field. With `current`, an
+ * address space at the same mapGeneration as it is taken as is (a handoff of an unchanged
+ * address space: identical to `current` by construction, and never adopted).
+ */
+export function validateProcessState(value: unknown, memSize: number, current?: AddressSpace): ProcessState {
   const s = asObject(value, '(root)');
   if (s.version !== PROCESS_STATE_VERSION) fail('version', `expected ${PROCESS_STATE_VERSION}, got ${String(s.version)}`);
   const id = asObject(s.identity, 'identity');
@@ -473,7 +510,11 @@ export function validateProcessState(value: unknown, memSize: number): ProcessSt
     hostname: asString(id.hostname, 'identity.hostname'),
     epochNs: asBigint(id.epochNs, 'identity.epochNs'),
   };
-  const addressSpace = validateAddressSpaceState(s.addressSpace, memSize, 'addressSpace');
+  const rawAs = s.addressSpace as Partial<AddressSpaceState> | null | undefined;
+  const addressSpace =
+    current && typeof rawAs === 'object' && rawAs !== null && rawAs.mapGeneration === current.mapGeneration && rawAs.memSize === memSize
+      ? (rawAs as AddressSpaceState)
+      : validateAddressSpaceState(s.addressSpace, memSize, 'addressSpace');
   const fds = validateFdTableState(s.fds, 'fds');
   const randomArr = asArray(s.random, 'random');
   if (randomArr.length !== 4) fail('random', 'not 4 state words');

@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InternalError, UserError } from '../errors.js';
 import { libc, SIGUSR2 } from '../native/libc.js';
-import type { FromWorker, KvmWorkerConfig, RunOutcome, SerializedError, ToWorker, VcpuStateName } from './protocol.js';
+import type { FromWorker, KvmRunOptions, KvmWorkerConfig, RunOutcome, RunSpan, SerializedError, ToWorker, VcpuStateName } from './protocol.js';
+import type { AddressSpaceState } from '../guest/addressSpace.js';
 import { ControlBlock, StopRequest } from './control.js';
 import type { CpuidEntry } from './cpuid.js';
 import type { KvmStats } from './stats.js';
@@ -59,6 +60,12 @@ export class KvmCpuClient {
   /** XCR0 as the guest's xgetbv reads it (null without OSXSAVE). */
   xcr0: bigint | null = null;
   private running = false;
+  /** Bare boot: the worker's address space (SE kernel mapped) for the System to load the program into. */
+  bootAddressSpace: AddressSpaceState | null = null;
+  /** Host time the worker's run loop took in the last run(). */
+  lastSpan: RunSpan | null = null;
+  /** The vCPU state after the last answered request. */
+  state: VcpuStateName = 'created';
 
   private constructor(
     private readonly worker: Worker,
@@ -94,6 +101,8 @@ export class KvmCpuClient {
           this.tid = m.tid;
           this.cpuid = m.cpuid;
           this.xcr0 = m.xcr0;
+          this.bootAddressSpace = m.addressSpace;
+          this.state = m.addressSpace ? 'created' : 'ready';
           this.kvmRunHeader = new Uint8Array(libc().view(m.kvmRunAddress, KVM_RUN_LAYOUT.headerBytes));
           resolve();
           return;
@@ -125,7 +134,10 @@ export class KvmCpuClient {
         this.pending.delete(m.id);
         if (m.type === 'failed') p.reject(deserializeError(m.error));
         else if (m.type === 'notAllowed') p.reject(new NotAllowedError(m.request, m.state));
-        else p.resolve(m);
+        else {
+          if ('state' in m) this.state = m.state;
+          p.resolve(m);
+        }
       }
     }
   }
@@ -140,10 +152,11 @@ export class KvmCpuClient {
   }
 
   /** Runs the guest until it exits, faults, or is stopped by pause()/kick(). */
-  async run(): Promise<RunOutcome> {
+  async run(options?: KvmRunOptions): Promise<RunOutcome> {
     this.running = true;
     try {
-      const m = await this.request<'ran'>({ type: 'run' });
+      const m = await this.request<'ran'>(options ? { type: 'run', options } : { type: 'run' });
+      this.lastSpan = m.span;
       return m.outcome;
     } finally {
       this.running = false;
@@ -176,6 +189,22 @@ export class KvmCpuClient {
 
   async setState(tc: ThreadContext): Promise<void> {
     await this.request<'stateSet'>({ type: 'setState', threadContext: encodeThreadContext(tc) });
+  }
+
+  /** Hands the guest to the vCPU (gem5: takeOverFrom): msgpack ThreadContext and ProcessState. */
+  async takeOver(threadContext: Uint8Array, processState: Uint8Array): Promise<void> {
+    await this.request<'tookOver'>({ type: 'takeOver', threadContext, processState });
+  }
+
+  /** The guest process's state (msgpack), leaving the vCPU as it is. */
+  async getProcessState(): Promise<Uint8Array> {
+    return (await this.request<'processState'>({ type: 'getProcessState' })).processState;
+  }
+
+  /** Takes the guest back from the vCPU (gem5: switchOut): both records, msgpack. */
+  async switchOut(): Promise<{ threadContext: Uint8Array; processState: Uint8Array }> {
+    const m = await this.request<'switchedOut'>({ type: 'switchOut' });
+    return { threadContext: m.threadContext, processState: m.processState };
   }
 
   async stats(): Promise<KvmStats> {

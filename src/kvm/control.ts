@@ -23,6 +23,10 @@ export class ControlBlock {
     Atomics.compareExchange(this.words, SLOT_STOP, StopRequest.None, reason);
     if (reason === StopRequest.TimeLimit) Atomics.store(this.words, SLOT_STOP, reason);
   }
+  /** Drops a stale pause request (one that arrived after the run it was meant for had ended). */
+  dropStalePause(): boolean {
+    return Atomics.compareExchange(this.words, SLOT_STOP, StopRequest.Pause, StopRequest.None) === StopRequest.Pause;
+  }
   takeStop(): StopRequest {
     return Atomics.exchange(this.words, SLOT_STOP, StopRequest.None) as StopRequest;
   }

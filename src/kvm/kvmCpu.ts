@@ -16,15 +16,22 @@
  *   running --> failed: internal error
  *   ready --> ready: setState
  *   paused --> paused: setState
+ *   created --> ready: takeOver
+ *   switchedOut --> ready: takeOver
+ *   ready --> switchedOut: switchOut
+ *   paused --> switchedOut: switchOut
+ *   switchedOut --> closed: finish
  *   ready --> closed: finish
  *   paused --> closed: finish
  *   exited --> closed: finish
  *   faulted --> closed: finish
  *   failed --> closed: finish
  * ```
- * - ready: program loaded, registers set, never run.
+ * - created: VM in long mode, no guest yet (a System's worker waits for takeOver here).
+ * - ready: program loaded (or taken over), registers set, not run since.
  * - running: inside run(); only the worker's own thread is here (KVM_RUN or an exit handler).
- * - paused: KVM_RUN was interrupted; state is consistent and can be read or replaced.
+ * - paused: KVM_RUN was interrupted (or stopped at an m5op / served syscall); state is consistent.
+ * - switchedOut: the guest was handed to another model; the vCPU holds stale state and must not run.
  * - exited: the guest called exit/exit_group (or m5 exit); the status is final.
  * - faulted: the guest took an exception Linux would turn into a fatal signal.
  * - failed: switchsim hit an internal error; only finish is allowed.
@@ -41,6 +48,8 @@
 import { InternalError } from '../errors.js';
 import type { AddressSpace } from '../guest/addressSpace.js';
 import { M5OP_PHYS, M5OP_SIZE, SE_SYSCALL_DOORBELL_PHYS } from '../guest/layout.js';
+import { endsGuest, isKnownM5Op, m5ExitStatus, m5opCall, type M5OpCall } from '../guest/m5ops.js';
+import type { ExecutionToken } from '../switch/token.js';
 import type { Process } from '../guest/process.js';
 import type { SyscallThread } from '../guest/syscalls.js';
 import { syscallName } from '../guest/syscalls/names.js';
@@ -61,7 +70,7 @@ import { describeExit, type KvmExit } from './exits.js';
 import { buildFaultReport, type GuestFaultReport } from '../guest/faults.js';
 import { KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './ioctls.js';
 import { KvmVM } from './kvmVm.js';
-import type { RunOutcome, VcpuStateName } from './protocol.js';
+import type { KvmRunOptions, RunOutcome, RunSpan, VcpuStateName } from './protocol.js';
 import { EXCEPTION_PORT, readExceptionFrame } from './seKernel.js';
 import { emptyKvmStats, type KvmStats } from './stats.js';
 
@@ -83,15 +92,14 @@ const DOORBELL = BigInt(SE_SYSCALL_DOORBELL_PHYS);
 /** What SYSRET restores from R11 (Linux: everything but RF and VM), bit 1 forced. */
 const SYSRET_RFLAGS_MASK = 0x3c7fd7n;
 
-const M5OP_NAMES: Record<number, string> = {
-  0x21: 'exit', 0x22: 'fail', 0x40: 'reset_stats', 0x41: 'dump_stats', 0x42: 'dump_reset_stats',
-  0x43: 'checkpoint', 0x52: 'switch_cpu', 0x5a: 'work_begin', 0x5b: 'work_end',
-};
+const UD_VECTOR = 6;
 
 export interface KvmCpuOptions {
   hostFreqHz: number;
   hostFactor: number;
   warn: (message: string) => void;
+  /** A System's execution token: checked before every KVM_RUN. */
+  token?: ExecutionToken;
 }
 
 export class KvmCPU {
@@ -109,16 +117,23 @@ export class KvmCPU {
   stopAtSyscalls = false;
   /** A syscall stopped at by stopAtSyscalls, served on the next run(). */
   private pendingSyscall = false;
+  private runOptions: KvmRunOptions = {};
+  /** The last run's span of host time (for the System's timeline). */
+  lastSpan: RunSpan | null = null;
+  private guest: Process | null;
+  /** Set by takeOver: KVM must forget every translation before the next entry. */
+  private forceSlotReload = false;
 
   constructor(
     readonly machine: KvmVM,
-    readonly process: Process,
+    process: Process | null,
     private readonly control: ControlBlock,
     private readonly opts: KvmCpuOptions,
   ) {
+    this.guest = process;
     this.stats = emptyKvmStats(opts.hostFreqHz, opts.hostFactor);
     this.run = machine.vcpu.kvmRun;
-    this.tlbGeneration = process.aspace.tlbGeneration;
+    this.tlbGeneration = process?.aspace.tlbGeneration ?? -1;
     const run = this.run;
     const nsPerHostSecond = 1e9 * opts.hostFactor;
     this.thread = {
@@ -136,8 +151,45 @@ export class KvmCPU {
     return this._state;
   }
 
+  get process(): Process {
+    if (!this.guest) throw new KvmGuestStateError(`no guest process (vCPU state ${this._state})`);
+    return this.guest;
+  }
+
   get aspace(): AddressSpace {
     return this.process.aspace;
+  }
+
+  /**
+   * Becomes the running model (gem5: takeOverFrom): the process (already adopted from the other
+   * model's ProcessState) and its registers. Another model may have changed page tables behind
+   * KVM's back, so translations are dropped unless nothing was unmapped since KVM last ran.
+   */
+  takeOver(process: Process, tc: ThreadContext, firstTime: boolean): void {
+    if (this._state !== 'created' && this._state !== 'switchedOut' && this._state !== 'ready' && this._state !== 'paused') {
+      throw new KvmGuestStateError(`takeOver in state ${this._state}`);
+    }
+    this.guest = process;
+    this.pendingSyscall = false;
+    this.exitStatus = null;
+    this.fault = null;
+    if (firstTime) this.forceSlotReload = true;
+    this.updateKvmState(tc);
+    this._state = 'ready';
+  }
+
+  /** Hands the guest over (gem5: switchOut): its registers now; the caller snapshots the process. */
+  switchOut(): ThreadContext {
+    if (this._state !== 'ready' && this._state !== 'paused') throw new KvmGuestStateError(`switchOut in state ${this._state}`);
+    if (this.pendingSyscall) throw new KvmGuestStateError('switchOut with a syscall pending (stopAtSyscalls)');
+    const tc = this.updateThreadContext();
+    this._state = 'switchedOut';
+    return tc;
+  }
+
+  /** Whether a guest process is attached (after load or a first takeOver). */
+  get hasProcess(): boolean {
+    return this.guest !== null;
   }
 
   /** Loads a ThreadContext into the vCPU (gem5: updateKvmState). The sync block becomes authoritative. */
@@ -220,14 +272,20 @@ export class KvmCPU {
   }
 
   /** Runs until the guest exits, faults, or the main thread asks it to stop. */
-  runUntilStop(): RunOutcome {
+  runUntilStop(options: KvmRunOptions = {}): RunOutcome {
     if (this._state !== 'ready' && this._state !== 'paused') {
       throw new KvmGuestStateError(`run in state ${this._state}`);
     }
+    this.opts.token?.check('kvm');
+    // A pause that raced the end of the previous run must not end this one at once.
+    if (this.control.dropStalePause()) this.machine.vcpu.setImmediateExit(false);
     this._state = 'running';
+    this.runOptions = options;
     const vcpu = this.machine.vcpu;
     const stats = this.stats;
     const exits = stats.exits;
+    const startNs = Number(process.hrtime.bigint());
+    this.lastSpan = null;
     try {
       if (this.pendingSyscall) {
         this.pendingSyscall = false;
@@ -239,6 +297,7 @@ export class KvmCPU {
         // The slot reload is host work on the guest's behalf: count it as emulation time.
         if (this.flushTlbIfNeeded()) stats.hostEmulationSeconds += Number(process.hrtime.bigint() - tf) / 1e9;
         if (this.singleStep) this.armSingleStep();
+        this.opts.token?.check('kvm');
         const t0 = process.hrtime.bigint();
         const exit = vcpu.run();
         const t1 = process.hrtime.bigint();
@@ -252,6 +311,8 @@ export class KvmCPU {
     } catch (e) {
       this._state = 'failed';
       throw e;
+    } finally {
+      this.lastSpan = { startNs, endNs: Number(process.hrtime.bigint()) };
     }
   }
 
@@ -311,11 +372,16 @@ export class KvmCPU {
 
   /** Serves the syscall the guest just made; in single-step mode that ends the step. */
   private syscallInline(): RunOutcome | null {
+    const nr = Number(readSyncReg(this.run, 'rax'));
     const outcome = this.serveSyscall();
     if (outcome) return outcome;
     if (this.singleStep) {
       this._state = 'paused';
       return { kind: 'stepped' };
+    }
+    if (this.runOptions.stopAfterSyscall) {
+      this._state = 'paused';
+      return { kind: 'syscallDone', nr };
     }
     return null;
   }
@@ -347,9 +413,13 @@ export class KvmCPU {
     return null;
   }
 
-  private exception(): RunOutcome {
+  private exception(): RunOutcome | null {
     const run = this.run;
     const frame = readExceptionFrame(this.aspace.phys, readSyncReg(run, 'rsp'));
+    if (frame.vector === UD_VECTOR) {
+      const code = this.codeBytesAt(frame.rip);
+      if (code[0] === 0x0f && code[1] === 0x04 && code.length >= 4) return this.m5opInstruction(frame, code[2]! | (code[3]! << 8));
+    }
     if (frame.vector === DEBUG_VECTOR && this.singleStep) {
       // Our single-step trap: resume from the frame (TF is set again on the next entry).
       writeSyncReg(run, 'rip', frame.rip);
@@ -373,7 +443,27 @@ export class KvmCPU {
     return { kind: 'faulted', report };
   }
 
-  /** gem5's address-based m5ops: an access to M5OP_VADDR + (func << 8) is an MMIO exit here. */
+  /**
+   * gem5's magic instruction (0F 04 imm16) raised #UD: complete it here (rax = 0, rip past its
+   * four bytes, the user state back from the exception frame), then act as for the address form.
+   */
+  private m5opInstruction(frame: { rip: bigint; rsp: bigint; rflags: bigint }, func: number): RunOutcome | null {
+    const run = this.run;
+    writeSyncReg(run, 'rip', frame.rip + 4n);
+    writeSyncReg(run, 'rsp', frame.rsp);
+    writeSyncReg(run, 'rflags', (frame.rflags & ~(this.singleStep ? RFLAGS_TF : 0n)) | RFLAGS_FIXED);
+    writeSyncReg(run, 'rax', 0n);
+    this.machine.restoreUserSegments();
+    this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+    return this.m5op(func, 'inst');
+  }
+
+  /**
+   * gem5's address-based m5ops: an access to M5OP_VADDR + (func << 8) is an MMIO exit here. The
+   * load reads 0. KVM finishes the instruction only on the next KVM_RUN; one with immediate_exit
+   * set completes it without running anything more (KVM API: "complete pending operations"),
+   * so the state a driver sees at the stop is after the instruction.
+   */
   private mmio(exit: Extract<KvmExit, { reason: 'mmio' }>): RunOutcome | null {
     const offset = exit.physAddr - BigInt(M5OP_PHYS);
     if (offset < 0n || offset >= BigInt(M5OP_SIZE)) {
@@ -381,18 +471,37 @@ export class KvmCPU {
     }
     const func = Number(offset >> 8n);
     if (!exit.isWrite) exit.data.fill(0);
-    const name = M5OP_NAMES[func];
-    if (func === 0x21 || func === 0x22) {
-      const arg = Number(readSyncReg(this.run, 'rdi') & 0xffn);
-      this.exitStatus = func === 0x21 ? 0 : arg;
+    if (endsGuest(func) || !isKnownM5Op(func)) return this.m5op(func, 'addr');
+    const vcpu = this.machine.vcpu;
+    vcpu.setImmediateExit(true);
+    const done = vcpu.run();
+    vcpu.setImmediateExit(false);
+    this.stats.runs++;
+    if (done.reason !== 'intr') {
+      throw new KvmGuestStateError(`completing an m5op access: expected EINTR from KVM_RUN, got ${describeExit(done)}`);
+    }
+    return this.m5op(func, 'addr');
+  }
+
+  /** One m5op, either form: exit/fail end the guest, others stop run() with the call. */
+  private m5op(func: number, form: 'inst' | 'addr'): RunOutcome | null {
+    const run = this.run;
+    const call: M5OpCall = m5opCall(func, [readSyncReg(run, 'rdi'), readSyncReg(run, 'rsi')], form);
+    this.stats.m5ops[call.name] = (this.stats.m5ops[call.name] ?? 0) + 1;
+    if (endsGuest(func)) {
+      this.exitStatus = m5ExitStatus(func, call.args);
       this._state = 'exited';
       return { kind: 'exited', status: this.exitStatus };
     }
-    if (!this.warnedM5ops.has(func)) {
-      this.warnedM5ops.add(func);
-      this.opts.warn(`m5op 0x${func.toString(16)} (${name ?? 'unknown'}) is not handled by the KVM CPU yet; ignored`);
+    if (!isKnownM5Op(func)) {
+      if (!this.warnedM5ops.has(func)) {
+        this.warnedM5ops.add(func);
+        this.opts.warn(`unknown m5op 0x${func.toString(16)} (${form} form) at rip 0x${readSyncReg(run, 'rip').toString(16)}: ignored`);
+      }
+      return null;
     }
-    return null;
+    this._state = 'paused';
+    return { kind: 'm5op', call };
   }
 
   private codeBytesAt(rip: bigint): Uint8Array {
@@ -418,7 +527,8 @@ export class KvmCPU {
    */
   private flushTlbIfNeeded(): boolean {
     const gen = this.aspace.tlbGeneration;
-    if (gen === this.tlbGeneration) return false;
+    if (gen === this.tlbGeneration && !this.forceSlotReload) return false;
+    this.forceSlotReload = false;
     this.tlbGeneration = gen;
     this.machine.reloadMemorySlot();
     this.stats.tlbFlushes++;
@@ -429,11 +539,17 @@ export class KvmCPU {
     return this.fault;
   }
 
+  /** Whether `run` is allowed now. */
+  get runnable(): boolean {
+    return this._state === 'ready' || this._state === 'paused';
+  }
+
   allowsSetState(): boolean {
     return this._state === 'ready' || this._state === 'paused';
   }
 
   close(): void {
+    this.guest?.close();
     this.machine.close();
     this._state = 'closed';
   }

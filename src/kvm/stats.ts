@@ -20,6 +20,8 @@ export interface KvmStats {
   kicks: number;
   /** Memory-slot reloads to drop stale translations after munmap/mprotect. */
   tlbFlushes: number;
+  /** m5ops by name (both forms). */
+  m5ops: Record<string, number>;
 }
 
 export function emptyKvmStats(hostFreqHz: number, hostFactor: number): KvmStats {
@@ -35,6 +37,7 @@ export function emptyKvmStats(hostFreqHz: number, hostFactor: number): KvmStats 
     syscallsByName: {},
     kicks: 0,
     tlbFlushes: 0,
+    m5ops: {},
   };
 }
 
@@ -68,6 +71,9 @@ export function kvmStatsList(s: KvmStats, prefix = 'system.cpu'): Stat[] {
   }
   for (const [name, n] of Object.entries(s.syscallsByName).sort()) {
     stats.push({ name: `${prefix}.syscalls::${name}`, value: n, desc: `Calls of syscall ${name}` });
+  }
+  for (const [name, n] of Object.entries(s.m5ops).sort()) {
+    stats.push({ name: `${prefix}.m5ops::${name}`, value: n, desc: `m5op ${name} executed` });
   }
   return stats;
 }

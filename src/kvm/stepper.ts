@@ -109,9 +109,11 @@ export class KvmStepper {
         this.syscalls++;
         return { kind: 'syscall', nr: outcome.nr, context: this.context() };
       case 'stepped':
+      case 'm5op': // the m5op instruction completed: a step like any other
         return null;
       case 'paused':
       case 'stopped':
+      case 'syscallDone':
         throw new KvmGuestStateError(`lockstep run was stopped (${outcome.kind}): nothing here asks it to`);
     }
   }

@@ -7,6 +7,8 @@ import { readFileSync, readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SwitchsimError } from '../errors.js';
 import { decodeThreadContext, encodeThreadContext } from '../guest/contextCodec.js';
+import { decodeProcessState, encodeProcessState } from '../guest/processCodec.js';
+import { ExecutionToken } from '../switch/token.js';
 import { attachPhysicalMemory } from '../guest/physmem.js';
 import { AddressSpace } from '../guest/addressSpace.js';
 import { Process, type GuestIO } from '../guest/process.js';
@@ -59,10 +61,13 @@ function makeIO(): GuestIO {
   };
 }
 
+const phys = attachPhysicalMemory(config.memory);
+const warn = (message: string) => post({ type: 'warning', message });
+const io = makeIO();
+let firstTakeOver = true;
+
 function boot(): KvmCPU {
-  const phys = attachPhysicalMemory(config.memory);
   const control = new ControlBlock(config.control);
-  const warn = (message: string) => post({ type: 'warning', message });
   const machine = new KvmVM(phys);
   try {
     const aspace = new AddressSpace(phys);
@@ -70,7 +75,20 @@ function boot(): KvmCPU {
     machine.setupLongMode(aspace);
     const cpuid = captureCpuid(machine, aspace);
     const xcr0 = captureXcr0(machine, aspace, cpuid);
+    const cpuOpts = {
+      hostFreqHz: config.hostFreqHz,
+      hostFactor: config.hostFactor,
+      warn,
+      ...(config.token ? { token: new ExecutionToken(config.token) } : {}),
+    };
     const p = config.program;
+    if (!p) {
+      // A System's worker: the System loads the program into this address space and hands it over.
+      const cpu = new KvmCPU(machine, null, control, cpuOpts);
+      post({ type: 'ready', tid: libc().gettid(), kvmRunAddress: machine.vcpu.kvmRunAddress, cpuid, xcr0, addressSpace: aspace.snapshot() });
+      return cpu;
+    }
+    firstTakeOver = false;
     const { process: guest, context } = Process.load(phys, readFileSync(p.path), {
       exePath: p.path,
       argv: p.argv,
@@ -80,13 +98,13 @@ function boot(): KvmCPU {
       seed: BigInt(p.seed),
       hwcap: hwcapFromCpuid(cpuid),
       hwcap2: 0,
-      io: makeIO(),
+      io,
       warn,
       aspace,
     });
-    const cpu = new KvmCPU(machine, guest, control, { hostFreqHz: config.hostFreqHz, hostFactor: config.hostFactor, warn });
+    const cpu = new KvmCPU(machine, guest, control, cpuOpts);
     cpu.updateKvmState(context);
-    post({ type: 'ready', tid: libc().gettid(), kvmRunAddress: machine.vcpu.kvmRunAddress, cpuid, xcr0 });
+    post({ type: 'ready', tid: libc().gettid(), kvmRunAddress: machine.vcpu.kvmRunAddress, cpuid, xcr0, addressSpace: null });
     return cpu;
   } catch (e) {
     machine.close();
@@ -119,19 +137,43 @@ function handle(m: ToWorker): FromWorker | null {
         });
         return null;
       }
-      const outcome = cpu.runUntilStop();
-      return { type: 'ran', id: m.id, outcome, state: cpu.state };
+      const outcome = cpu.runUntilStop(m.options);
+      return { type: 'ran', id: m.id, outcome, state: cpu.state, span: cpu.lastSpan };
     }
     case 'pause':
       if (cpu.state !== 'paused' && cpu.state !== 'ready') return refuse();
       return { type: 'paused', id: m.id, state: cpu.state };
     case 'getState':
-      if (cpu.state === 'closed' || cpu.state === 'created') return refuse();
+      if (cpu.state === 'closed' || cpu.state === 'created' || cpu.state === 'switchedOut') return refuse();
       return { type: 'state', id: m.id, state: cpu.state, threadContext: encodeThreadContext(cpu.updateThreadContext()) };
     case 'setState':
       if (!cpu.allowsSetState()) return refuse();
       cpu.updateKvmState(decodeThreadContext(m.threadContext));
       return { type: 'stateSet', id: m.id, state: cpu.state };
+    case 'takeOver': {
+      if (!['created', 'switchedOut', 'ready', 'paused'].includes(cpu.state)) return refuse();
+      const tc = decodeThreadContext(m.threadContext);
+      const state = decodeProcessState(m.processState, phys.size, cpu.hasProcess ? cpu.process.aspace : undefined);
+      let guest: Process;
+      if (cpu.hasProcess) {
+        guest = cpu.process;
+        guest.adopt(state);
+      } else {
+        guest = Process.restore(phys, state, { allowRead: config.allowRead ?? [], io, warn, memoryCurrent: true });
+      }
+      cpu.takeOver(guest, tc, firstTakeOver);
+      firstTakeOver = false;
+      return { type: 'tookOver', id: m.id, state: cpu.state };
+    }
+    case 'getProcessState':
+      if (!cpu.hasProcess || cpu.state === 'switchedOut' || cpu.state === 'closed') return refuse();
+      return { type: 'processState', id: m.id, state: cpu.state, processState: encodeProcessState(cpu.process.snapshot()) };
+    case 'switchOut': {
+      if (cpu.state !== 'ready' && cpu.state !== 'paused') return refuse();
+      const tc = cpu.switchOut();
+      const processState = encodeProcessState(cpu.process.snapshot());
+      return { type: 'switchedOut', id: m.id, state: cpu.state, threadContext: encodeThreadContext(tc), processState };
+    }
     case 'getStats':
       return { type: 'stats', id: m.id, stats: cpu.stats };
     case 'finish': {

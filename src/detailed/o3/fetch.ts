@@ -12,6 +12,15 @@ import type { O3Params } from './params.js';
 import { FetchSlot, SlotRing, type O3BPredPort, type O3MemPort } from './stageStructs.js';
 import type { DynInst, InstStream } from './types.js';
 
+/**
+ * The instruction source fetch pulls from. `paused`: no instruction for now but the stream has
+ * not ended (the functional core stopped at an m5op until the driver takes it); fetch goes idle
+ * and asks again once the pause is over.
+ */
+export interface FetchStream extends InstStream {
+  readonly paused?: boolean;
+}
+
 export class FetchStage {
   readonly queue: SlotRing<FetchSlot>;
   private lookahead: DynInst | null = null;
@@ -41,7 +50,7 @@ export class FetchStage {
   serializeStallCycles = 0;
   queueFullCycles = 0;
 
-  constructor(p: O3Params, private readonly stream: InstStream, private readonly mem: O3MemPort, private readonly bpred: O3BPredPort) {
+  constructor(p: O3Params, private readonly stream: FetchStream, private readonly mem: O3MemPort, private readonly bpred: O3BPredPort) {
     this.width = p.fetchWidth;
     this.blockBytes = p.fetchBufferBytes;
     this.f2d = p.fetchToDecodeDelay;
@@ -49,9 +58,9 @@ export class FetchStage {
     this.queue = new SlotRing(cap, () => new FetchSlot());
   }
 
-  /** Nothing left to fetch (stream ended or draining) and nothing buffered. */
+  /** Nothing left to fetch (stream ended, paused or draining) and nothing buffered. */
   get idle(): boolean {
-    return (this.streamEnded || this.draining) && this.lookahead === null && this.queue.count === 0;
+    return (this.streamEnded || this.draining || this.stream.paused === true) && this.lookahead === null && this.queue.count === 0;
   }
 
   /** A mispredicted branch resolved: fetch restarts at `at` from a fresh fetch buffer. */
@@ -91,7 +100,7 @@ export class FetchStage {
       }
       let inst = this.lookahead;
       if (inst === null) {
-        if (this.streamEnded || this.draining) break;
+        if (this.streamEnded || this.draining || this.stream.paused === true) break;
         inst = this.stream.next();
         if (inst === null) {
           this.streamEnded = true;

@@ -9,13 +9,12 @@
  */
 import type { Stat } from '../../stats.js';
 import { OP_CLASSES, type O3Params } from './params.js';
-import type { InstStream } from './types.js';
 import type { O3BPredPort, O3MemPort } from './stageStructs.js';
 import { ROB } from './rob.js';
 import { InstQueue } from './instQueue.js';
 import { LSQ } from './lsq.js';
 import { FUPool } from './fuPool.js';
-import { FetchStage } from './fetch.js';
+import { FetchStage, type FetchStream } from './fetch.js';
 import { DecodeStage } from './decode.js';
 import { RenameStage } from './rename.js';
 import { IEWStage } from './iew.js';
@@ -56,7 +55,7 @@ export class O3Cpu {
   private readonly snapCounters: () => void;
   private readonly scaleCounters: (k: number) => void;
 
-  constructor(readonly params: O3Params, stream: InstStream, private readonly mem: O3MemPort, private readonly bpred: O3BPredPort) {
+  constructor(readonly params: O3Params, private readonly stream: FetchStream, private readonly mem: O3MemPort, private readonly bpred: O3BPredPort) {
     const p = params;
     for (const k of ['fetchWidth', 'decodeWidth', 'renameWidth', 'dispatchWidth', 'issueWidth', 'wbWidth', 'commitWidth', 'numROBEntries', 'numIQEntries', 'LQEntries', 'SQEntries', 'fetchBufferBytes'] as const) {
       if (!(p[k] >= 1) || !Number.isInteger(p[k])) throw new Error(`o3: parameter ${k} must be a positive integer (got ${p[k]})`);
@@ -108,7 +107,16 @@ export class O3Cpu {
     this.fuSnap = new Float64Array(this.fuPool.fuBusy.length);
   }
 
-  /** Nothing in flight and nothing more to fetch. */
+  /**
+   * The stream is paused (the functional core stopped at an m5op: serializing, non-speculative)
+   * and everything it handed out, the m5op included, has committed and written its stores. The
+   * driver acts on the op and resumes the stream; the next `run` fetches on.
+   */
+  get drainedAtPause(): boolean {
+    return this.stream.paused === true && this.done;
+  }
+
+  /** Nothing in flight and nothing more to fetch (for now, if the stream is paused). */
   get done(): boolean {
     return this.fetchStage.idle && this.rob.decodedSeq === this.rob.committedSeq && this.lsq.sqCount === 0;
   }
@@ -185,7 +193,10 @@ export class O3Cpu {
     return t;
   }
 
-  /** Simulates until `maxInsts` more instructions committed, or the stream ended and the pipeline emptied. */
+  /**
+   * Simulates until `maxInsts` more instructions committed, or the stream ended (or paused at an
+   * m5op: see `drainedAtPause`) and the pipeline emptied.
+   */
   run(maxInsts = Infinity): O3RunResult {
     const c = this.commitStage;
     const i0 = c.committedInstsTotal;

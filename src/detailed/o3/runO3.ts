@@ -6,7 +6,7 @@ import { ConfigError } from '../../errors.js';
 import type { PreparedRun, RunEnd, RunOptions } from '../../run.js';
 import type { Stat } from '../../stats.js';
 import { AtomicCPU } from '../atomicCpu.js';
-import { loadForJsCpu, type AtomicRun } from '../runAtomic.js';
+import { loadForJsCpu, M5OpLog, type AtomicRun } from '../runAtomic.js';
 import { BranchPredictorUnit } from './bpred/branchUnit.js';
 import { loadO3Config, o3Config, type O3Config } from './config.js';
 import { MemSystem } from './mem/hierarchy.js';
@@ -39,6 +39,7 @@ export function buildO3(config: O3Config, stream: FunctionalStream): O3Cpu {
 }
 
 export interface O3Run extends Omit<AtomicRun, 'stats'> {
+  /** The whole run (from the start, whatever reset_stats did). */
   stats: O3Stats;
 }
 
@@ -62,6 +63,27 @@ export async function runO3Program(prep: PreparedRun, opts: RunOptions): Promise
   const deadline = opts.maxSeconds && opts.maxSeconds > 0 ? start + opts.maxSeconds * 1000 : Infinity;
   let insts = 0;
   let ops = 0;
+  // reset_stats: the driver's totals count from here on too (o3.resetStats() resets the model's).
+  let base = { insts: 0, ops: 0, cycle: 0, time: start };
+  const statList = (now = performance.now()): Stat[] => {
+    const n = insts - base.insts;
+    const secs = (now - base.time) / 1000;
+    return [
+      { name: 'simInsts', value: n, desc: 'Instructions committed', unit: 'Count' },
+      { name: 'simOps', value: ops - base.ops, desc: 'Micro-ops committed', unit: 'Count' },
+      { name: 'simSeconds', value: (o3.cycle - base.cycle) / prep.freqHz, desc: 'Guest seconds: cycles at the guest clock', unit: 's' },
+      { name: 'hostSeconds', value: secs, desc: 'Host seconds spent simulating', unit: 's' },
+      { name: 'hostInstRate', value: secs > 0 ? Math.round(n / secs) : 0, desc: 'Simulator instruction rate', unit: 'Count/s' },
+      ...o3.stats(),
+    ];
+  };
+  const m5 = new M5OpLog({
+    resetStats: () => {
+      base = { insts, ops, cycle: o3.cycle, time: performance.now() };
+      o3.resetStats();
+    },
+    statList: () => statList(),
+  });
   let end: RunEnd | undefined;
   try {
     while (!end) {
@@ -69,7 +91,12 @@ export async function runO3Program(prep: PreparedRun, opts: RunOptions): Promise
       insts += r.insts;
       ops += r.ops;
       const out = stream.outcome;
-      if (out && o3.done) {
+      if (o3.drainedAtPause) {
+        // An m5op: everything up to and including it has committed; act on it, fetch on.
+        const call = stream.takeM5op();
+        if (call) m5.handle(call, insts);
+        if (performance.now() >= deadline) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
+      } else if (out && o3.done) {
         if (out.kind === 'exited') end = { kind: 'exited', status: out.status };
         else if (out.kind === 'faulted') end = { kind: 'faulted', report: out.report };
       } else if (r.insts === 0 && o3.done) {
@@ -81,20 +108,15 @@ export async function runO3Program(prep: PreparedRun, opts: RunOptions): Promise
   } finally {
     guest.close();
   }
-  const wallSeconds = (performance.now() - start) / 1000;
+  const finish = performance.now();
+  const wallSeconds = (finish - start) / 1000;
   const stats: O3Stats = { model: 'o3', instructions: insts, ops, cycles: o3.cycle, hostSeconds: wallSeconds, freqHz: prep.freqHz, syscalls: cpu.syscalls };
-  const statList: Stat[] = [
-    { name: 'simInsts', value: insts, desc: 'Instructions committed', unit: 'Count' },
-    { name: 'simOps', value: ops, desc: 'Micro-ops committed', unit: 'Count' },
-    { name: 'simSeconds', value: o3.cycle / prep.freqHz, desc: 'Guest seconds: cycles at the guest clock', unit: 's' },
-    { name: 'hostSeconds', value: wallSeconds, desc: 'Host seconds spent simulating', unit: 's' },
-    { name: 'hostInstRate', value: wallSeconds > 0 ? Math.round(insts / wallSeconds) : 0, desc: 'Simulator instruction rate', unit: 'Count/s' },
-    ...o3.stats(),
-  ];
   return {
     end: end!,
     stats,
-    statList,
+    statList: statList(finish),
+    m5events: m5.events,
+    dumps: m5.dumps,
     stdout: Buffer.concat(stdout),
     stderr: Buffer.concat(stderr),
     cpuid,

@@ -8,9 +8,11 @@
 import { Decoder, DecoderOptions, FlowControl, InstructionInfoFactory, Mnemonic, OpAccess } from 'iced-x86';
 import type { AtomicCPU, AtomicOutcome } from '../atomicCpu.js';
 import { mnemonicName } from '../decode.js';
+import { M5OP_SIZE, M5OP_VADDR } from '../../guest/layout.js';
+import type { M5OpCall } from '../../guest/m5ops.js';
 import { gprOf, xmmOf } from '../operands.js';
 import type { TracingMemory } from './tracingMemory.js';
-import { CLS_MEMREAD, CLS_MEMWRITE, OPCLASS_INDEX } from './params.js';
+import { CLS_MEMREAD, CLS_MEMWRITE, CLS_SERIALIZE, OPCLASS_INDEX } from './params.js';
 
 const CLS_INTALU = OPCLASS_INDEX.IntAlu;
 import { countIntDsts } from './decode.js';
@@ -45,6 +47,9 @@ interface StaticInfo {
 
 const RSP = 4;
 const RSP_ONLY: readonly number[] = [RSP];
+const RAX = 0;
+const RSI = 6;
+const RDI = 7;
 
 const NO_DSTS: readonly number[] = [];
 
@@ -113,19 +118,59 @@ export class FunctionalStream implements InstStream {
   private readonly infoFactory = new InstructionInfoFactory();
   private seq = 0;
   private ended: AtomicOutcome | null = null;
-  private remaining: number;
+  private pending: M5OpCall | null = null;
+  /** Instructions still allowed out before the stream pauses (limitFetch). */
+  private remaining = Infinity;
+  /** Instructions handed out since construction. */
+  handedOut = 0;
+  /** Pause after each syscall instruction (served by the functional core) until takeSyscallStop(). */
+  stopAfterSyscall = false;
+  private syscallStop = false;
 
   constructor(
     readonly cpu: AtomicCPU,
     private readonly mem: TracingMemory,
-    limit = Infinity,
-  ) {
-    this.remaining = limit;
+  ) {}
+
+  /**
+   * Hands out at most `n` more instructions, then pauses (not ends): the pipeline drains there
+   * and fetch resumes when the limit is raised. Exact instruction budgets for switching.
+   */
+  limitFetch(n: number): void {
+    this.remaining = n;
+  }
+
+  /** True once if the stream paused after a syscall (stopAfterSyscall); resumes it. */
+  takeSyscallStop(): boolean {
+    const was = this.syscallStop;
+    this.syscallStop = false;
+    return was;
   }
 
   /** Why the stream ended (exit, fault), once it has. */
   get outcome(): AtomicOutcome | null {
     return this.ended;
+  }
+
+  /**
+   * The m5op the functional core stopped at (its instruction was the last one handed out), until
+   * the driver takes it. Meanwhile the stream is paused: `next()` returns null but the stream has
+   * not ended, so fetch goes idle and the pipeline drains up to and including the m5op.
+   */
+  get pendingM5op(): M5OpCall | null {
+    return this.pending;
+  }
+
+  /** Whether the stream is paused at an m5op (see `pendingM5op`). */
+  get paused(): boolean {
+    return this.ended === null && (this.pending !== null || this.syscallStop || this.remaining <= 0);
+  }
+
+  /** Takes the pending m5op (null if none) and resumes the stream. */
+  takeM5op(): M5OpCall | null {
+    const call = this.pending;
+    this.pending = null;
+    return call;
   }
 
   /** Drops cached static facts (the code changed). */
@@ -148,6 +193,11 @@ export class FunctionalStream implements InstStream {
     let st = this.statics.get(pc);
     if (st) return st;
     const { bytes } = this.mem.fetch(pc, 15);
+    if (bytes[0] === 0x0f && bytes[1] === 0x04 && bytes.length >= 4) {
+      st = m5opStatic();
+      this.statics.set(pc, st);
+      return st;
+    }
     const dec = new Decoder(64, bytes, DecoderOptions.None);
     dec.ip = BigInt(pc);
     const ins = dec.decode();
@@ -219,7 +269,7 @@ export class FunctionalStream implements InstStream {
   }
 
   next(): DynInst | null {
-    if (this.ended || this.remaining <= 0) return null;
+    if (this.ended || this.pending || this.syscallStop || this.remaining <= 0) return null;
     const cpu = this.cpu;
     const pc = cpu.s.rip;
     const st = this.staticAt(pc);
@@ -231,9 +281,13 @@ export class FunctionalStream implements InstStream {
       return null;
     }
     if (out.kind === 'exited') this.ended = out;
+    else if (out.kind === 'm5op') this.pending = out.call;
+    else if (this.stopAfterSyscall && st.mnemonic === 'syscall') this.syscallStop = true;
     this.remaining--;
-    const uops: MicroOp[] = [];
+    this.handedOut++;
     const n = mem.count;
+    if (st.cls !== 'Serialize' && n > 0 && touchesM5opWindow(mem)) return this.m5opAccessInst(pc, st);
+    const uops: MicroOp[] = [];
     let loads = 0;
     for (let i = 0; i < n; i++) {
       if (mem.writes[i]) continue;
@@ -275,4 +329,49 @@ export class FunctionalStream implements InstStream {
     }
     return inst;
   }
+
+  /**
+   * An address-form m5op (an access to the m5op window): like the instruction form, one
+   * serializing, non-speculative µop and no memory access (gem5 serves the window in the TLB
+   * with a strictly ordered local access, never through the caches).
+   */
+  private m5opAccessInst(pc: number, st: StaticInfo): DynInst {
+    const srcs = [...st.addrRegs, ...st.reads.filter((r) => !st.addrRegs.includes(r))];
+    const uop: MicroOp = { cls: 'Serialize', srcs, dsts: st.computeDsts, clsIdx: CLS_SERIALIZE, nIntDsts: st.computeDstsInt, nFpDsts: st.computeDsts.length - st.computeDstsInt };
+    return { seq: this.seq++, pc, len: st.len, nextPc: this.cpu.s.rip, uops: [uop], mnemonic: st.mnemonic };
+  }
+}
+
+function touchesM5opWindow(mem: TracingMemory): boolean {
+  for (let i = 0; i < mem.count; i++) {
+    const a = mem.addrs[i]!;
+    if (a >= M5OP_VADDR && a < M5OP_VADDR + M5OP_SIZE) return true;
+  }
+  return false;
+}
+
+/** Static facts of gem5's magic instruction 0F 04 imm16: reads rdi, rsi; writes rax; serializing. */
+function m5opStatic(): StaticInfo {
+  const reads = [RDI, RSI];
+  const writes = [RAX];
+  return {
+    len: 4,
+    mnemonic: 'm5op',
+    cls: 'Serialize',
+    reads,
+    writes,
+    addrRegs: [],
+    move: false,
+    branch: null,
+    loadDsts: [REG_TMP],
+    computeSrcsWithTmp: [...reads, REG_TMP],
+    storeSrcsAfterCompute: writes,
+    storeSrcsMove: reads,
+    clsIdx: CLS_SERIALIZE,
+    writesInt: countIntDsts(writes),
+    loadDstsInt: countIntDsts([REG_TMP]),
+    computeDsts: writes,
+    computeDstsInt: countIntDsts(writes),
+    stackOp: false,
+  };
 }
