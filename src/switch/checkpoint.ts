@@ -11,16 +11,28 @@
  *   offset 24+P 32 bytes sha256 over the payload bytes
  *
  * The payload holds the ThreadContext (contextCodec's versioned encoding, as bytes), the
- * ProcessState (plain msgpack), the CPU model that was running, config and stats, and guest
- * memory: every NON-ZERO physical page reachable through the page map (user pages, except I/O
- * windows, and the SE kernel's supervisor pages), each stored once by physical page number,
- * in batches of up to 1 MiB, each compressed with node:zlib (raw deflate level 1 by default, or
- * brotli quality 0; per batch `codec`); a batch that does not shrink by 3% is stored raw. Zero pages are not stored: a fresh destination memory is all zero.
+ * ProcessState (plain msgpack), the CPU model that was running, `config` (the run
+ * configuration, any msgpack-able object) and `stats` (a list of {name, value, desc?, unit?},
+ * or an object), and guest memory: every NON-ZERO physical page reachable through the page map
+ * (user pages, except I/O windows, and the SE kernel's supervisor pages), each stored once by
+ * physical page number, in batches of up to 1 MiB (`pages` lists their numbers in the order the
+ * contents follow; any order), each compressed with node:zlib or stored raw, per batch `codec`.
+ * Zero pages are not stored: a fresh destination memory is all zero.
+ *
+ * Saving sorts non-zero pages into three streams of batches by a sampled byte histogram:
+ * high-entropy pages (random, compressed, encrypted data: zlib spends most of its time on them
+ * and cannot shrink them) are stored raw without trying; mostly-zero pages are deflated with
+ * zlib's Z_RLE strategy; the rest with raw deflate level 1 (by default; see SaveOptions). A
+ * batch that does not shrink by 3% is stored raw. The payload is framed as a list of chunks
+ * (large binary values referenced, not copied), hashed as it is framed and written with one
+ * write per chunk: temp file in the same directory, fsync, rename, fsync of the directory.
  *
  * Loading checks magic, version, length, checksum, then decodes and validates every field and
  * decompresses every page BEFORE writing a byte into the destination memory; any failure is a
  * CheckpointError (a UserError) with a `reason`, and names the bad field when there is one.
- * Saving writes a temp file in the same directory, fsyncs it and renames it over the target.
+ * The *Async variants (de)compress batches in parallel on libuv's thread pool; the async loader
+ * decodes the payload and starts decompressing while it computes the sha256, but reports a
+ * checksum mismatch before any other complaint and still writes nothing until all is valid.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -55,19 +67,41 @@ export const CHECKPOINT_CHECKSUM_SIZE = 32;
 /** Pages per compressed batch (1 MiB of memory). */
 export const CHECKPOINT_BATCH_PAGES = 256;
 /**
- * How memory batches are compressed. Measured on ptrchase's 32 MiB array (2-core host, MB/s of
- * touched memory, file I/O included; test/unit/checkpoint.test.ts prints it): deflate level 1
- * gives the smallest file (26%) and the fastest restore; brotli quality 0 saves a little faster
- * but restores slower with a larger file (36%); 'none' stores pages raw (fastest, 100%). The
- * *Async variants compress/decompress batches in parallel on libuv's pool (1.5-2x here).
+ * How memory batches are compressed. On this project's 2-core host zlib deflates text- or
+ * pointer-like pages at only ~60-90 MB/s per core at any level or strategy (level 1, Z_RLE and
+ * Z_HUFFMAN_ONLY all within ~20% of each other; level 6 is 3x slower) and inflates them at
+ * ~200-350 MB/s, so those pages bound the throughput; zero pages cost nothing, mostly-zero pages
+ * ~500 MB/s, high-entropy pages are copied raw. `npm run bench:checkpoint` measures every
+ * option (bench/results/checkpoint.json). deflate level 1 gives the smallest files with the
+ * fastest restore; brotli quality 0 saves faster but restores slower with larger files;
+ * 'none' stores pages raw (fastest, 100%).
  */
 export type CheckpointCompression = 'brotli' | 'deflate' | 'none';
 export const DEFAULT_CHECKPOINT_COMPRESSION: CheckpointCompression = 'deflate';
+/** zlib deflate strategy for `compression: 'deflate'` (zlib's Z_DEFAULT_STRATEGY, Z_RLE, ...). */
+export type DeflateStrategy = 'default' | 'filtered' | 'rle' | 'huffman';
+export const DEFAULT_DEFLATE_STRATEGY: DeflateStrategy = 'default';
 
 export interface SaveOptions {
   compression?: CheckpointCompression;
   /** Brotli quality (0-11, default 0) or deflate level (1-9, default 1). */
   level?: number;
+  /** Deflate only: zlib strategy (default 'default'). */
+  strategy?: DeflateStrategy;
+  /**
+   * Store pages whose sampled byte entropy is near 8 bits/byte (random, encrypted, already
+   * compressed data) raw without trying to compress them (default true): zlib spends most of
+   * its time on exactly those pages and cannot shrink them.
+   */
+  entropyCheck?: boolean;
+}
+
+/** One gem5-style statistic, as the CPU models report them (src/stats.ts `Stat`). */
+export interface CheckpointStat {
+  name: string;
+  value: number | string | bigint;
+  desc?: string;
+  unit?: string;
 }
 
 const MAGIC_BYTES = Buffer.from(CHECKPOINT_MAGIC, 'latin1');
@@ -84,13 +118,16 @@ interface WireBatch {
   data: Uint8Array;
 }
 
+/** The payload map, in the order saveCheckpoint writes its keys. */
 interface Payload {
   v: number;
   cpu: string;
   threadContext: Uint8Array;
   process: ProcessState;
   memory: { pageSize: number; memSize: number; batches: WireBatch[] };
+  /** The run configuration (any msgpack-able object). */
   config: object;
+  /** Statistics: a list of CheckpointStat or any msgpack-able object. */
   stats: object;
 }
 
@@ -98,8 +135,10 @@ export interface CheckpointContents {
   threadContext: ThreadContext;
   /** The live process, or its snapshot plus the guest memory it lives in. */
   process: Process | { state: ProcessState; phys: PhysicalMemory };
-  config: object;
-  stats: object;
+  /** The run configuration (any msgpack-able object; default {}). */
+  config?: object;
+  /** Statistics: a list of CheckpointStat, or any msgpack-able object (default []). */
+  stats?: object | readonly CheckpointStat[];
   /** The CPU model that was running ('kvm', 'atomic', 'o3'). */
   cpu: string;
 }
@@ -112,13 +151,16 @@ export interface CheckpointInfo {
   /** Mapped pages examined (zero ones included). */
   mappedPages: number;
   fileBytes: number;
+  /** Save only: pages stored raw because their sampled entropy said compression cannot help. */
+  rawPages?: number;
 }
 
 export interface LoadedCheckpoint {
   threadContext: ThreadContext;
   process: Process;
   config: Record<string, unknown>;
-  stats: Record<string, unknown>;
+  /** As saved: a list of CheckpointStat, or an object. */
+  stats: Record<string, unknown> | CheckpointStat[];
   cpu: string;
   info: CheckpointInfo;
 }
@@ -127,64 +169,198 @@ export interface LoadedCheckpoint {
 
 /** Writes a checkpoint atomically (temp file, fsync, rename). */
 export function saveCheckpoint(file: string, c: CheckpointContents, opts: SaveOptions = {}): CheckpointInfo {
-  const bytes = encodeCheckpoint(c, opts);
-  writeFileAtomic(file, bytes.data);
-  return bytes.info;
+  const framed = encodeSync(c, opts);
+  writeFileAtomic(file, framed.chunks);
+  return framed.info;
 }
 
 /** The checkpoint file's bytes (what saveCheckpoint writes). */
 export function encodeCheckpoint(c: CheckpointContents, opts: SaveOptions = {}): { data: Uint8Array; info: CheckpointInfo } {
-  const g = gatherPages(c);
-  const packed = g.raw.map((r) => pickCodec(r.data, compressSync(r.data, opts)));
-  return assemble(c, g, packed);
+  const framed = encodeSync(c, opts);
+  return { data: Buffer.concat(framed.chunks), info: framed.info };
+}
+
+function encodeSync(c: CheckpointContents, opts: SaveOptions): { chunks: Uint8Array[]; info: CheckpointInfo } {
+  const staging = new StagingPool();
+  const g = startGather(c);
+  const packed: Packed[] = [];
+  for (const b of gatherBatches(g, opts, staging)) {
+    const p = b.squeeze ? pickCodec(b.data, compressSync(b.data, opts, b.kind)) : asRaw(b.data);
+    if (p.data !== b.data && b.staging !== null) staging.release(b.staging); // compressed: the copy is free again
+    packed.push(p);
+  }
+  return frameBatches(c, g, packed);
+}
+
+/** Batches being compressed at once by saveCheckpointAsync: two per libuv pool thread. */
+function inflightLimit(): number {
+  const threads = Number(process.env.UV_THREADPOOL_SIZE);
+  return 2 * (Number.isInteger(threads) && threads > 0 ? threads : 4);
 }
 
 /**
  * saveCheckpoint with the batches compressed in parallel on libuv's thread pool (same file).
- * Guest memory must not change until the returned promise settles (pages are copied first,
- * so in fact only the gathering step reads it).
+ * Batches go to the pool as soon as they are gathered (at most two per pool thread at a time,
+ * so memory stays bounded), so gathering overlaps compression. Guest memory must not change
+ * until the returned promise settles.
  */
 export async function saveCheckpointAsync(file: string, c: CheckpointContents, opts: SaveOptions = {}): Promise<CheckpointInfo> {
-  const g = gatherPages(c);
-  const packed = await Promise.all(g.raw.map(async (r) => pickCodec(r.data, await compressAsync(r.data, opts))));
-  const bytes = assemble(c, g, packed);
-  writeFileAtomic(file, bytes.data);
-  return bytes.info;
+  const staging = new StagingPool();
+  const g = startGather(c);
+  const pending: Promise<Packed>[] = [];
+  const limit = inflightLimit();
+  try {
+    for (const b of gatherBatches(g, opts, staging)) {
+      pending.push(
+        b.squeeze
+          ? compressAsync(b.data, opts, b.kind).then((p) => {
+              const picked = pickCodec(b.data, p);
+              if (picked.data !== b.data && b.staging !== null) staging.release(b.staging);
+              return picked;
+            })
+          : Promise.resolve(asRaw(b.data)),
+      );
+      if (pending.length >= limit) await pending[pending.length - limit];
+    }
+  } catch (e) {
+    await Promise.allSettled(pending); // never leave a rejection unobserved
+    throw e;
+  }
+  const framed = await frameBatchesAsync(c, g, pending);
+  writeFileAtomic(file, framed.chunks);
+  return framed.info;
+}
+
+/** Recycles the 1 MiB page copies of batches whose compressed form was kept (fresh memory costs page faults). */
+class StagingPool {
+  private readonly free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(CHECKPOINT_BATCH_PAGES * PAGE_SIZE);
+  }
+
+  release(b: Buffer): void {
+    if (this.free.length < 16) this.free.push(b);
+  }
+}
+
+interface GatheredBatch {
+  /** Physical page numbers (u32 LE), in the order their contents follow. */
+  pages: Uint8Array;
+  /** The pages' contents: the start of `staging`, or a view of guest memory when they are consecutive there. */
+  data: Buffer;
+  staging: Buffer | null;
+  /** False: high-entropy pages, stored raw without trying. */
+  squeeze: boolean;
+  kind: PageClass;
 }
 
 interface Gathered {
   state: ProcessState;
+  phys: PhysicalMemory;
+  physPages: number[];
   memSize: number;
   mappedPages: number;
-  /** Non-zero pages, up to CHECKPOINT_BATCH_PAGES per batch: page numbers and their contents. */
-  raw: { pages: Uint8Array; data: Buffer }[];
+  /** Filled in by gatherBatches. */
+  stored: number;
+  rawPages: number;
+  /** Non-zero pages, up to CHECKPOINT_BATCH_PAGES per batch, in the order they are written. */
+  batches: GatheredBatch[];
 }
 
-function gatherPages(c: CheckpointContents): Gathered {
+function startGather(c: CheckpointContents): Gathered {
   const state = c.process instanceof Process ? c.process.snapshot() : c.process.state;
   const phys = c.process instanceof Process ? c.process.aspace.phys : c.process.phys;
   const physPages = mappedPhysicalPages(state, phys.size);
-  const mem = Buffer.from(phys.bytes.buffer, phys.bytes.byteOffset, phys.size);
+  return { state, phys, physPages, memSize: phys.size, mappedPages: physPages.length, stored: 0, rawPages: 0, batches: [] };
+}
+
+/** c*log2(c) for sample counts 0..ENTROPY_SAMPLES. */
+const ENTROPY_STRIDE = 7; // odd, so every byte lane of 2/4/8-byte words is sampled
+const ENTROPY_SAMPLES = Math.ceil(PAGE_SIZE / ENTROPY_STRIDE);
+const CLOG = Float64Array.from({ length: ENTROPY_SAMPLES + 1 }, (_, c) => (c === 0 ? 0 : c * Math.log2(c)));
+/**
+ * Sampled entropy (bits/byte) at or above which a page is stored raw. Uniform random bytes
+ * sample at ~7.7 with 586 samples; text ~4.5, pointer-rich heap ~5-6.5, mostly-zero pages < 2.
+ */
+const RAW_ENTROPY_BITS = 7.2;
+/** A page at least this zero (sampled) is "sparse": zlib's Z_RLE strategy packs it best and fastest. */
+const SPARSE_ZERO_FRACTION = 0.75;
+const histogram = new Uint16Array(256);
+
+/** Which stream a non-zero page goes to: compressible, sparse (mostly zero) or noisy (stored raw). */
+type PageClass = 'dense' | 'sparse' | 'noisy';
+
+/** Classifies the page at `pa` by the byte histogram of every 7th byte (586 samples). */
+function classifyPage(mem: Uint8Array, pa: number): PageClass {
+  const h = histogram;
+  h.fill(0);
+  const end = pa + PAGE_SIZE;
+  for (let i = pa; i < end; i += ENTROPY_STRIDE) h[mem[i]!]!++;
+  if (h[0]! >= SPARSE_ZERO_FRACTION * ENTROPY_SAMPLES) return 'sparse';
+  let sum = 0;
+  for (let b = 0; b < 256; b++) sum += CLOG[h[b]!]!;
+  return Math.log2(ENTROPY_SAMPLES) - sum / ENTROPY_SAMPLES >= RAW_ENTROPY_BITS ? 'noisy' : 'dense';
+}
+
+/**
+ * Every non-zero mapped page, in batches of up to CHECKPOINT_BATCH_PAGES, one stream of
+ * batches per page class (with the entropy check; else one stream). A batch whose pages are
+ * consecutive in physical memory is a view of guest memory; any other is copied (into a
+ * recycled staging buffer). Yields each batch as soon as it is full, so compression can start
+ * while gathering goes on. Guest memory must not change until the batches are written.
+ */
+function* gatherBatches(g: Gathered, opts: SaveOptions, staging: StagingPool): Generator<GatheredBatch, void, void> {
+  const bytes = g.phys.bytes;
+  const mem = Buffer.from(bytes.buffer, bytes.byteOffset, g.phys.size);
   const zero = Buffer.alloc(PAGE_SIZE);
-  const raw: Gathered['raw'] = [];
-  let staging = Buffer.allocUnsafe(CHECKPOINT_BATCH_PAGES * PAGE_SIZE);
-  let nums = new Uint32Array(CHECKPOINT_BATCH_PAGES);
-  let n = 0;
-  const flush = () => {
-    if (n === 0) return;
-    raw.push({ pages: new Uint8Array(nums.buffer, 0, n * 4), data: staging.subarray(0, n * PAGE_SIZE) });
-    staging = Buffer.allocUnsafe(CHECKPOINT_BATCH_PAGES * PAGE_SIZE);
-    nums = new Uint32Array(CHECKPOINT_BATCH_PAGES);
-    n = 0;
+  const compressing = (opts.compression ?? DEFAULT_CHECKPOINT_COMPRESSION) !== 'none';
+  const classify = compressing && opts.entropyCheck !== false;
+  const stream = (kind: PageClass) => ({
+    kind,
+    squeeze: compressing && kind !== 'noisy',
+    /** Null while the batch is one run of consecutive physical pages (referenced, not copied). */
+    staging: null as Buffer | null,
+    runStart: 0,
+    nums: new Uint32Array(0),
+    n: 0,
+  });
+  type Stream = ReturnType<typeof stream>;
+  const streams: Record<PageClass, Stream> = { dense: stream('dense'), sparse: stream('sparse'), noisy: stream('noisy') };
+  const batch = (s: Stream): GatheredBatch => {
+    const len = s.n * PAGE_SIZE;
+    const b = {
+      pages: new Uint8Array(s.nums.buffer, 0, s.n * 4),
+      data: s.staging === null ? mem.subarray(s.runStart, s.runStart + len) : s.staging.subarray(0, len),
+      staging: s.staging,
+      squeeze: s.squeeze,
+      kind: s.kind,
+    };
+    g.batches.push(b);
+    s.n = 0;
+    return b;
   };
-  for (const pa of physPages) {
+  for (const pa of g.physPages) {
+    // memcmp against a zero page: stops at the first non-zero byte, ~16 GB/s over zero pages
     if (mem.compare(zero, 0, PAGE_SIZE, pa, pa + PAGE_SIZE) === 0) continue;
-    mem.copy(staging, n * PAGE_SIZE, pa, pa + PAGE_SIZE);
-    nums[n++] = pa / PAGE_SIZE;
-    if (n === CHECKPOINT_BATCH_PAGES) flush();
+    const kind = classify ? classifyPage(bytes, pa) : 'dense';
+    const s = streams[kind];
+    if (s.n === 0) {
+      s.staging = null;
+      s.runStart = pa;
+      s.nums = new Uint32Array(CHECKPOINT_BATCH_PAGES);
+    } else if (s.staging === null && pa !== s.runStart + s.n * PAGE_SIZE) {
+      // the run of consecutive pages ends: copy it, and the rest of the batch after it
+      s.staging = staging.take();
+      s.staging.set(bytes.subarray(s.runStart, s.runStart + s.n * PAGE_SIZE), 0);
+    }
+    if (s.staging !== null) s.staging.set(bytes.subarray(pa, pa + PAGE_SIZE), s.n * PAGE_SIZE);
+    s.nums[s.n++] = pa / PAGE_SIZE;
+    g.stored++;
+    if (kind === 'noisy') g.rawPages++;
+    if (s.n === CHECKPOINT_BATCH_PAGES) yield batch(s);
   }
-  flush();
-  return { state, memSize: phys.size, mappedPages: physPages.length, raw };
+  for (const kind of ['dense', 'sparse', 'noisy'] as const) if (streams[kind].n > 0) yield batch(streams[kind]);
 }
 
 function brotliParams(raw: Buffer, opts: SaveOptions) {
@@ -194,48 +370,195 @@ function brotliParams(raw: Buffer, opts: SaveOptions) {
       [zconst.BROTLI_PARAM_SIZE_HINT]: raw.length,
       [zconst.BROTLI_PARAM_MODE]: zconst.BROTLI_MODE_GENERIC,
     },
+    chunkSize: raw.length,
   };
 }
 
-function compressSync(raw: Buffer, opts: SaveOptions): [Codec, Buffer] | null {
+const STRATEGIES: Record<DeflateStrategy, number> = {
+  default: zconst.Z_DEFAULT_STRATEGY,
+  filtered: zconst.Z_FILTERED,
+  rle: zconst.Z_RLE,
+  huffman: zconst.Z_HUFFMAN_ONLY,
+};
+
+/** Sparse batches get Z_RLE unless a strategy was asked for (measured: faster and smaller on them). */
+function deflateParams(opts: SaveOptions, kind: PageClass) {
+  const strategy = opts.strategy ?? (kind === 'sparse' ? 'rle' : DEFAULT_DEFLATE_STRATEGY);
+  return { level: opts.level ?? 1, strategy: STRATEGIES[strategy] };
+}
+
+function compressSync(raw: Buffer, opts: SaveOptions, kind: PageClass): [Codec, Buffer] | null {
   const compression = opts.compression ?? DEFAULT_CHECKPOINT_COMPRESSION;
   if (compression === 'none') return null;
-  if (compression === 'deflate') return ['deflate-raw', deflateRawSync(raw, { level: opts.level ?? 1 })];
+  if (compression === 'deflate') return ['deflate-raw', deflateRawSync(raw, { ...deflateParams(opts, kind), chunkSize: raw.length })];
   return ['brotli', brotliCompressSync(raw, brotliParams(raw, opts))];
 }
 
-function compressAsync(raw: Buffer, opts: SaveOptions): Promise<[Codec, Buffer] | null> {
+function compressAsync(raw: Buffer, opts: SaveOptions, kind: PageClass): Promise<[Codec, Buffer] | null> {
   const compression = opts.compression ?? DEFAULT_CHECKPOINT_COMPRESSION;
   if (compression === 'none') return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const done = (codec: Codec) => (e: Error | null, out: Buffer) => (e ? reject(e) : resolve([codec, out]));
-    if (compression === 'deflate') deflateRaw(raw, { level: opts.level ?? 1 }, done('deflate-raw'));
+    if (compression === 'deflate') deflateRaw(raw, { ...deflateParams(opts, kind), chunkSize: raw.length }, done('deflate-raw'));
     else brotliCompress(raw, brotliParams(raw, opts), done('brotli'));
   });
 }
 
+function asRaw(data: Buffer): { codec: Codec; data: Buffer } {
+  return { codec: 'raw', data };
+}
+
 /** Keeps a batch compressed only if that saves at least 3%. */
-function pickCodec(raw: Buffer, packed: [Codec, Buffer] | null): { codec: Codec; data: Buffer } {
-  if (packed === null || packed[1].length >= raw.length * 0.97) return { codec: 'raw', data: raw };
+function pickCodec(data: Buffer, packed: [Codec, Buffer] | null): { codec: Codec; data: Buffer } {
+  if (packed === null || packed[1].length >= data.length * 0.97) return asRaw(data);
   return { codec: packed[0], data: packed[1] };
 }
 
-function assemble(c: CheckpointContents, g: Gathered, packed: { codec: Codec; data: Buffer }[]): { data: Uint8Array; info: CheckpointInfo } {
-  const batches: WireBatch[] = g.raw.map((r, i) => ({ pages: r.pages, codec: packed[i]!.codec, data: packed[i]!.data }));
-  const stored = g.raw.reduce((sum, r) => sum + r.pages.length / 4, 0);
-  const payload: Payload = {
-    v: CHECKPOINT_FORMAT_VERSION,
-    cpu: c.cpu,
-    threadContext: encodeThreadContext(c.threadContext),
-    process: g.state,
-    memory: { pageSize: PAGE_SIZE, memSize: g.memSize, batches },
-    config: c.config,
-    stats: c.stats,
-  };
-  const data = frameCheckpointPayload(payload);
+/**
+ * Collects msgpack output as a list of chunks: small items are packed together, large binary
+ * values are referenced, not copied. Every chunk is hashed (sha256) as it is finalised.
+ */
+class ChunkWriter {
+  readonly chunks: Uint8Array[] = [];
+  length = 0;
+  private readonly hash = createHash('sha256');
+  private small: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+
+  bytes(b: Uint8Array): void {
+    if (b.length >= 4096) {
+      this.flushSmall();
+      this.push(b);
+      return;
+    }
+    if (this.used + b.length > this.small.length) this.flushSmall();
+    this.small.set(b, this.used);
+    this.used += b.length;
+    this.length += b.length;
+  }
+
+  /** One value, packed by msgpackr. */
+  value(v: unknown): void {
+    const p = packr.pack(v);
+    // msgpackr may reuse its output buffer for the next pack: keep a copy of anything kept by reference
+    this.bytes(p.length >= 4096 ? Buffer.from(p) : p);
+  }
+
+  /** A msgpack map header (fixmap / map16 / map32). */
+  map(n: number): void {
+    this.header(n, 0x80, 0xde, 0xdf);
+  }
+
+  /** A msgpack array header. */
+  array(n: number): void {
+    this.header(n, 0x90, 0xdc, 0xdd);
+  }
+
+  /** A msgpack bin value (header, then the bytes by reference when large). */
+  bin(b: Uint8Array): void {
+    const n = b.length;
+    if (n < 0x100) this.bytes(Uint8Array.of(0xc4, n));
+    else if (n < 0x10000) this.bytes(Uint8Array.of(0xc5, n >>> 8, n & 0xff));
+    else this.bytes(Uint8Array.of(0xc6, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff));
+    this.bytes(b);
+  }
+
+  /** The payload chunks and their sha256. */
+  finish(): { body: Uint8Array[]; digest: Buffer } {
+    this.flushSmall();
+    return { body: this.chunks, digest: this.hash.digest() };
+  }
+
+  private header(n: number, fix: number, op16: number, op32: number): void {
+    if (n < 16) this.bytes(Uint8Array.of(fix | n));
+    else if (n < 0x10000) this.bytes(Uint8Array.of(op16, n >>> 8, n & 0xff));
+    else this.bytes(Uint8Array.of(op32, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff));
+  }
+
+  private push(b: Uint8Array): void {
+    this.chunks.push(b);
+    this.hash.update(b);
+    this.length += b.length;
+  }
+
+  private flushSmall(): void {
+    if (this.used === 0) return;
+    const b = this.small.subarray(0, this.used);
+    this.small = Buffer.allocUnsafe(this.small.length);
+    this.used = 0;
+    this.length -= b.length; // counted when added
+    this.push(b);
+  }
+}
+
+type Packed = { codec: Codec; data: Buffer };
+
+/**
+ * The file as chunks (header, payload pieces, sha256), without concatenating the page data:
+ * the payload is the msgpack map `Payload`, written key by key so that the (large) batch data
+ * is referenced, not copied; the checksum is computed incrementally over the same chunks.
+ */
+function frameBatches(c: CheckpointContents, g: Gathered, packed: Packed[]): { chunks: Uint8Array[]; info: CheckpointInfo } {
+  const w = framePrefix(c, g);
+  g.batches.forEach((b, i) => frameBatch(w, b, packed[i]!));
+  return frameSuffix(w, c, g);
+}
+
+/** frameBatches for batches still being compressed: hashes each as soon as it and those before it are done. */
+async function frameBatchesAsync(c: CheckpointContents, g: Gathered, packed: Promise<Packed>[]): Promise<{ chunks: Uint8Array[]; info: CheckpointInfo }> {
+  const w = framePrefix(c, g);
+  try {
+    for (let i = 0; i < g.batches.length; i++) frameBatch(w, g.batches[i]!, await packed[i]!);
+  } finally {
+    await Promise.allSettled(packed); // never leave a rejection unobserved
+  }
+  return frameSuffix(w, c, g);
+}
+
+function framePrefix(c: CheckpointContents, g: Gathered): ChunkWriter {
+  const w = new ChunkWriter();
+  w.map(7);
+  w.value('v');
+  w.value(CHECKPOINT_FORMAT_VERSION);
+  w.value('cpu');
+  w.value(c.cpu);
+  w.value('threadContext');
+  w.bin(encodeThreadContext(c.threadContext));
+  w.value('process');
+  w.value(g.state);
+  w.value('memory');
+  w.map(3);
+  w.value('pageSize');
+  w.value(PAGE_SIZE);
+  w.value('memSize');
+  w.value(g.memSize);
+  w.value('batches');
+  w.array(g.batches.length);
+  return w;
+}
+
+function frameBatch(w: ChunkWriter, b: GatheredBatch, packed: Packed): void {
+  w.map(3);
+  w.value('pages');
+  w.bin(b.pages);
+  w.value('codec');
+  w.value(packed.codec);
+  w.value('data');
+  w.bin(packed.data);
+}
+
+function frameSuffix(w: ChunkWriter, c: CheckpointContents, g: Gathered): { chunks: Uint8Array[]; info: CheckpointInfo } {
+  w.value('config');
+  w.value(c.config ?? {});
+  w.value('stats');
+  w.value(c.stats ?? []);
+  const { body, digest } = w.finish();
+  const header = Buffer.allocUnsafe(CHECKPOINT_HEADER_SIZE);
+  writeHeader(header, CHECKPOINT_FORMAT_VERSION, w.length);
+  const fileBytes = CHECKPOINT_HEADER_SIZE + w.length + CHECKPOINT_CHECKSUM_SIZE;
   return {
-    data,
-    info: { pages: stored, touchedBytes: stored * PAGE_SIZE, mappedPages: g.mappedPages, fileBytes: data.length },
+    chunks: [header, ...body, digest],
+    info: { pages: g.stored, touchedBytes: g.stored * PAGE_SIZE, mappedPages: g.mappedPages, fileBytes, rawPages: g.rawPages },
   };
 }
 
@@ -321,8 +644,26 @@ export async function loadCheckpointAsync(file: string, phys: PhysicalMemory, op
   } catch (e) {
     throw new CheckpointError(file, 'io', `cannot read checkpoint: ${(e as Error).message}`, undefined, { cause: e });
   }
-  const v = verifyAndDecode(file, data, phys.size);
-  return install(v, await decompressAllAsync(v), data.length, phys, opts);
+  // Decode and start decompressing (into fresh buffers, on libuv's pool) while this thread
+  // computes the sha256; a checksum mismatch wins over any other complaint about the payload.
+  const { body, stored } = checkFrame(file, data);
+  let v: Verified | undefined;
+  let decodeError: unknown;
+  try {
+    v = decodePayload(file, body, phys.size);
+  } catch (e) {
+    decodeError = e;
+  }
+  const buffers = v === undefined ? undefined : decompressAllAsync(v);
+  buffers?.catch(() => {}); // observed below
+  try {
+    checkDigest(file, body, stored);
+  } catch (e) {
+    await buffers?.catch(() => {});
+    throw e;
+  }
+  if (v === undefined) throw decodeError;
+  return install(v, await buffers!, data.length, phys, opts);
 }
 
 /** Writes the verified, decompressed checkpoint into `phys` and rebuilds the process. */
@@ -350,7 +691,14 @@ function install(v: Verified, buffers: Buffer[], fileBytes: number, phys: Physic
   for (let b = 0; b < buffers.length; b++) {
     const buf = buffers[b]!;
     const nums = pages[b]!;
-    for (let i = 0; i < nums.length; i++, k++) buf.copy(mem, nums[i]! * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+    // one copy per run of consecutive physical pages
+    for (let i = 0; i < nums.length; ) {
+      let j = i + 1;
+      while (j < nums.length && nums[j] === nums[j - 1]! + 1) j++;
+      mem.set(buf.subarray(i * PAGE_SIZE, j * PAGE_SIZE), nums[i]! * PAGE_SIZE);
+      k += j - i;
+      i = j;
+    }
   }
   return {
     threadContext: v.threadContext,
@@ -366,7 +714,7 @@ interface Verified {
   threadContext: ThreadContext;
   state: ProcessState;
   config: Record<string, unknown>;
-  stats: Record<string, unknown>;
+  stats: Record<string, unknown> | CheckpointStat[];
   cpu: string;
   /** Per batch: physical page numbers, and the decompressed contents. */
   pages: Uint32Array[];
@@ -381,9 +729,19 @@ export function verifyCheckpoint(file: string, bytes: Uint8Array, memSize: numbe
 }
 
 function verifyAndDecode(file: string, bytesIn: Uint8Array, memSize: number): Verified {
-  const data = Buffer.from(bytesIn.buffer, bytesIn.byteOffset, bytesIn.byteLength);
-  const E = (reason: ConstructorParameters<typeof CheckpointError>[1], msg: string, field?: string, cause?: unknown) =>
+  const { body, stored } = checkFrame(file, bytesIn);
+  checkDigest(file, body, stored);
+  return decodePayload(file, body, memSize);
+}
+
+const errorMaker =
+  (file: string) => (reason: ConstructorParameters<typeof CheckpointError>[1], msg: string, field?: string, cause?: unknown) =>
     new CheckpointError(file, reason, msg, field, cause === undefined ? undefined : { cause });
+
+/** Magic, version, length: the payload and the checksum stored after it. */
+function checkFrame(file: string, bytesIn: Uint8Array): { body: Buffer; stored: Buffer } {
+  const data = Buffer.from(bytesIn.buffer, bytesIn.byteOffset, bytesIn.byteLength);
+  const E = errorMaker(file);
 
   // header
   const magicLen = Math.min(data.length, MAGIC_BYTES.length);
@@ -411,12 +769,22 @@ function verifyAndDecode(file: string, bytesIn: Uint8Array, memSize: number): Ve
     throw E('trailing', `checkpoint has ${BigInt(data.length) - expected} unexpected bytes after the checksum`);
   }
   const end = CHECKPOINT_HEADER_SIZE + Number(payloadLen);
-  const body = data.subarray(CHECKPOINT_HEADER_SIZE, end);
-  const digest = createHash('sha256').update(body).digest();
-  if (!digest.equals(data.subarray(end))) {
-    throw E('checksum', `sha256 checksum mismatch: the payload is corrupt (stored ${data.subarray(end).toString('hex')}, computed ${digest.toString('hex')})`);
-  }
+  return { body: data.subarray(CHECKPOINT_HEADER_SIZE, end), stored: data.subarray(end) };
+}
 
+function checkDigest(file: string, body: Buffer, stored: Buffer): void {
+  const digest = createHash('sha256').update(body).digest();
+  if (!digest.equals(stored)) {
+    throw errorMaker(file)(
+      'checksum',
+      `sha256 checksum mismatch: the payload is corrupt (stored ${stored.toString('hex')}, computed ${digest.toString('hex')})`,
+    );
+  }
+}
+
+/** Decodes and validates every field of a payload (whose checksum may not be checked yet). */
+function decodePayload(file: string, body: Buffer, memSize: number): Verified {
+  const E = errorMaker(file);
   // payload shape
   let p: unknown;
   try {
@@ -436,7 +804,7 @@ function verifyAndDecode(file: string, bytesIn: Uint8Array, memSize: number): Ve
   if (typeof root.cpu !== 'string' || root.cpu.length === 0) bad('cpu', 'not a CPU model name');
   const cpu = root.cpu as string;
   const config = obj(root.config, 'config');
-  const stats = obj(root.stats, 'stats');
+  const stats = Array.isArray(root.stats) ? statList(root.stats, bad) : obj(root.stats, 'stats');
   if (!(root.threadContext instanceof Uint8Array)) bad('threadContext', 'not bytes');
   let threadContext: ThreadContext;
   try {
@@ -509,8 +877,8 @@ function decompressAll(v: Verified): Buffer[] {
         c.codec === 'raw'
           ? Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength)
           : c.codec === 'brotli'
-            ? brotliDecompressSync(c.data, { maxOutputLength: c.want })
-            : inflateRawSync(c.data, { maxOutputLength: c.want });
+            ? brotliDecompressSync(c.data, { maxOutputLength: c.want, chunkSize: c.want })
+            : inflateRawSync(c.data, { maxOutputLength: c.want, chunkSize: c.want });
     } catch (e) {
       throw decompressError(v, c, e);
     }
@@ -534,8 +902,8 @@ async function decompressAllAsync(v: Verified): Promise<Buffer[]> {
             }
           };
           if (c.codec === 'raw') done(null, Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength));
-          else if (c.codec === 'brotli') brotliDecompress(c.data, { maxOutputLength: c.want }, done);
-          else inflateRaw(c.data, { maxOutputLength: c.want }, done);
+          else if (c.codec === 'brotli') brotliDecompress(c.data, { maxOutputLength: c.want, chunkSize: c.want }, done);
+          else inflateRaw(c.data, { maxOutputLength: c.want, chunkSize: c.want }, done);
         }),
     ),
   );
@@ -554,4 +922,18 @@ function checkSize(v: Verified, c: PendingBatch, out: Buffer): Buffer {
     throw new CheckpointError(v.file, 'format', `bad checkpoint field ${c.field}: holds ${out.length} bytes, expected ${c.want}`, c.field);
   }
   return out;
+}
+
+/** A stats list: every entry {name, value, desc?, unit?}. */
+function statList(list: unknown[], bad: (field: string, msg: string) => never): CheckpointStat[] {
+  list.forEach((s, i) => {
+    const f = `stats[${i}]`;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) bad(f, 'not an object');
+    const o = s as Record<string, unknown>;
+    if (typeof o.name !== 'string' || o.name.length === 0) bad(`${f}.name`, 'not a stat name');
+    if (typeof o.value !== 'number' && typeof o.value !== 'string' && typeof o.value !== 'bigint') bad(`${f}.value`, 'not a number or string');
+    if (o.desc !== undefined && typeof o.desc !== 'string') bad(`${f}.desc`, 'not a string');
+    if (o.unit !== undefined && typeof o.unit !== 'string') bad(`${f}.unit`, 'not a string');
+  });
+  return list as CheckpointStat[];
 }

@@ -20,12 +20,15 @@ import {
   CHECKPOINT_FORMAT_VERSION,
   CHECKPOINT_HEADER_SIZE,
   CheckpointError,
+  encodeCheckpoint,
   frameCheckpointPayload,
   loadCheckpoint,
   loadCheckpointAsync,
   saveCheckpoint,
   saveCheckpointAsync,
+  type SaveOptions,
   unpackCheckpointPayload,
+  verifyCheckpoint,
 } from '../../src/switch/checkpoint.js';
 import { workloadPath } from '../support/workloads.js';
 
@@ -112,7 +115,11 @@ function stateHash(tc: ThreadContext, p: Process): string {
   return h.digest('hex');
 }
 
+/** Every refusal checked by expectRefused, replayed through loadCheckpointAsync at the end. */
+const refusals: { file: string; reason: string; message: RegExp; field: string | undefined; bytes: Buffer | null }[] = [];
+
 function expectRefused(file: string, reason: string, message: RegExp, field?: string): void {
+  refusals.push({ file, reason, message, field, bytes: fs.existsSync(file) ? fs.readFileSync(file) : null });
   const phys = allocatePhysicalMemory(MEM, 'shared');
   let err: unknown;
   try {
@@ -305,6 +312,156 @@ describe('checkpoint round trip', () => {
     it('a missing file is an io error', () => {
       expectRefused(path.join(dir, 'nope.ckpt'), 'io', /cannot read checkpoint/);
     });
+
+    it('a bad stats list entry names it', () => {
+      const payload = unpackCheckpointPayload(good) as Record<string, any>;
+      payload.stats = [{ name: 'ok', value: 1 }, { value: 2 }];
+      expectRefused(write('stats-list', frameCheckpointPayload(payload)), 'format', /bad checkpoint field stats\[1\]\.name/, 'stats[1].name');
+      payload.stats = [{ name: 'x', value: {} }];
+      expectRefused(write('stats-value', frameCheckpointPayload(payload)), 'format', /not a number or string/, 'stats[0].value');
+    });
+
+    it('the async (parallel) loader gives every damage case above the same error and touches nothing', async () => {
+      expect(refusals.length).toBeGreaterThan(25);
+      for (const r of refusals) {
+        // the files are rewritten by later cases under the same name: replay the exact bytes
+        const f = path.join(dir, 'replay.ckpt');
+        if (r.bytes === null) fs.rmSync(f, { force: true });
+        else fs.writeFileSync(f, r.bytes);
+        const phys = allocatePhysicalMemory(MEM, 'shared');
+        const err = await loadCheckpointAsync(f, phys, restoreOpts()).catch((e: unknown) => e);
+        expect(err, r.file).toBeInstanceOf(CheckpointError);
+        const ce = err as CheckpointError;
+        expect(ce.reason, r.file).toBe(r.reason);
+        expect(ce.message, r.file).toMatch(r.message);
+        if (r.field !== undefined) expect(ce.field, r.file).toBe(r.field);
+        expect(Buffer.from(phys.bytes.buffer, 0, MEM).equals(ZERO), r.file).toBe(true);
+      }
+    });
+  });
+});
+
+describe('checkpoint page classes, codecs and the parallel path', () => {
+  let g: Guest;
+  let heap: number;
+  const HEAP_PAGES = 600;
+  /** Physical memory of a restore, whole (zero pages included). */
+  const image = (phys: PhysicalMemory) => Buffer.from(phys.bytes.buffer, phys.bytes.byteOffset, MEM);
+
+  beforeAll(() => {
+    g = ptrchase('1M', '1000', 200_000);
+    // a heap of random (incompressible), sparse (mostly zero), text and zero pages, in turn
+    heap = g.process.aspace.mapAnywhere(HEAP_PAGES * PAGE_SIZE, 3, 'mmap', '[test heap]');
+    let x = 12345;
+    const next = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0), x >>> 8);
+    for (let i = 0; i < HEAP_PAGES; i++) {
+      const page = new Uint8Array(PAGE_SIZE);
+      switch (i % 4) {
+        case 0:
+          for (let j = 0; j < PAGE_SIZE; j++) page[j] = next() & 0xff;
+          break;
+        case 1:
+          for (let j = 0; j < 20; j++) page[next() % PAGE_SIZE] = 1 + (next() % 255);
+          break;
+        case 2:
+          page.set(Buffer.from('checkpoint text page, words and more words; '.repeat(100)).subarray(0, PAGE_SIZE));
+          break;
+        default:
+          break;
+      }
+      g.process.aspace.write(heap + i * PAGE_SIZE, page);
+    }
+  });
+
+  const contents = () => ({
+    threadContext: g.cpu.getThreadContext(),
+    process: g.process,
+    config: { program: 'ptrchase', nested: { list: [1, 'two', null], big: 1n << 40n } },
+    stats: [
+      { name: 'simInsts', value: 200_000, desc: 'instructions simulated' },
+      { name: 'hostSeconds', value: 0.25, desc: 'host time', unit: 's' },
+      { name: 'big', value: 1n << 62n },
+      { name: 'label', value: 'x' },
+    ],
+    cpu: 'atomic',
+  });
+
+  it('high-entropy pages are stored raw, zero pages not at all; config and a stats list round-trip', () => {
+    const f = path.join(dir, 'classes.ckpt');
+    const info = saveCheckpoint(f, contents());
+    expect(info.rawPages).toBeGreaterThanOrEqual(HEAP_PAGES / 4);
+    expect(info.rawPages).toBeLessThan(HEAP_PAGES / 4 + 20);
+    const phys = allocatePhysicalMemory(MEM, 'shared');
+    const r = loadCheckpoint(f, phys, restoreOpts());
+    opened.push(r.process);
+    expect(r.config).toEqual(contents().config);
+    expect(r.stats).toEqual(contents().stats);
+    expect(image(phys).equals(image(g.phys))).toBe(true);
+    const codecs = (unpackCheckpointPayload(fs.readFileSync(f)).memory as any).batches.map((b: any) => b.codec);
+    expect(codecs).toContain('raw');
+    expect(codecs).toContain('deflate-raw');
+  });
+
+  it('config and stats may be omitted (saved as {} and [])', () => {
+    const f = path.join(dir, 'bare.ckpt');
+    saveCheckpoint(f, { threadContext: g.cpu.getThreadContext(), process: g.process, cpu: 'atomic' });
+    const r = loadCheckpoint(f, allocatePhysicalMemory(MEM, 'shared'), restoreOpts());
+    opened.push(r.process);
+    expect(r.config).toEqual({});
+    expect(r.stats).toEqual([]);
+  });
+
+  it('every codec, level and strategy: sync and async files are byte-identical, and sync and async restores give byte-identical memory', async () => {
+    const variants: SaveOptions[] = [
+      {},
+      { compression: 'deflate', level: 6 },
+      { compression: 'deflate', strategy: 'rle' },
+      { compression: 'deflate', strategy: 'huffman' },
+      { compression: 'deflate', strategy: 'filtered', level: 3 },
+      { compression: 'deflate', entropyCheck: false },
+      { compression: 'brotli' },
+      { compression: 'brotli', level: 1, entropyCheck: false },
+      { compression: 'none' },
+    ];
+    for (const opts of variants) {
+      const what = JSON.stringify(opts);
+      const f1 = path.join(dir, 'v-sync.ckpt');
+      const f2 = path.join(dir, 'v-async.ckpt');
+      const i1 = saveCheckpoint(f1, contents(), opts);
+      const i2 = await saveCheckpointAsync(f2, contents(), opts);
+      expect(i2, what).toEqual(i1);
+      const bytes = fs.readFileSync(f1);
+      expect(fs.readFileSync(f2).equals(bytes), what).toBe(true);
+      const enc = encodeCheckpoint(contents(), opts);
+      expect(Buffer.from(enc.data).equals(bytes), what).toBe(true);
+      expect(enc.info.fileBytes, what).toBe(bytes.length);
+      const p1 = allocatePhysicalMemory(MEM, 'shared');
+      const p2 = allocatePhysicalMemory(MEM, 'shared');
+      const r1 = loadCheckpoint(f1, p1, restoreOpts());
+      const r2 = await loadCheckpointAsync(f2, p2, restoreOpts());
+      opened.push(r1.process, r2.process);
+      expect(image(p2).equals(image(p1)), what).toBe(true);
+      expect(image(p1).equals(image(g.phys)), what).toBe(true);
+      expect(r2.process.snapshot(), what).toEqual(r1.process.snapshot());
+      expect(r2.threadContext, what).toEqual(r1.threadContext);
+      expect(r2.info, what).toEqual(r1.info);
+      expect(() => verifyCheckpoint(f1, bytes, MEM)).not.toThrow();
+    }
+  });
+
+  it('a checkpoint written from a snapshot ({state, phys}) equals one from the live process', () => {
+    const a = encodeCheckpoint(contents());
+    const b = encodeCheckpoint({ ...contents(), process: { state: g.process.snapshot(), phys: g.phys } });
+    expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
+  });
+
+  it('the file is replaced atomically: no temp files are left behind', () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'atomic-'));
+    const f = path.join(sub, 'a.ckpt');
+    saveCheckpoint(f, contents(), { compression: 'none' });
+    saveCheckpoint(f, contents());
+    expect(fs.readdirSync(sub)).toEqual(['a.ckpt']);
+    expect(fs.readFileSync(f).equals(Buffer.from(encodeCheckpoint(contents()).data))).toBe(true);
   });
 });
 
