@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, SwitchsimError } from './errors.js';
 import { formatFaultReport } from './guest/faults.js';
 import { runProgram } from './run.js';
-import { parseRunArgs, USAGE } from './cliArgs.js';
+import { parseRunArgs, USAGE, type CliCommand } from './cliArgs.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -20,15 +20,35 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`switchsim ${pkg.version}\n`);
     return 0;
   }
-  if (command !== 'run') throw new ConfigError('command', `unknown command '${command}' (available: run)`);
+  if (command !== 'run' && command !== 'checkpoint' && command !== 'restore') {
+    throw new ConfigError('command', `unknown command '${command}' (available: run, checkpoint, restore)`);
+  }
   if (rest.includes('-h') && rest.indexOf('-h') < (rest.findIndex((a) => !a.startsWith('-')) + 1 || rest.length)) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const { options, quiet } = parseRunArgs(rest);
+  const parsed = parseRunArgs(rest, command as CliCommand);
+  const { options, quiet } = parsed;
   const info = (m: string) => {
     if (!quiet) process.stderr.write(`switchsim: ${m}\n`);
   };
+  if (parsed.switching) {
+    // Loaded on demand: the JS models (iced-x86's wasm) cost ~0.2 s to import.
+    const { runSwitched } = await import('./switch/runSwitched.js');
+    const r = await runSwitched({
+      options: { ...options, onInfo: info, onWarning: (m) => process.stderr.write(`switchsim: warning: ${m}\n`) },
+      switching: parsed.switching,
+      ...(parsed.checkpoint ? { checkpoint: parsed.checkpoint } : {}),
+      ...(parsed.restoreFile ? { restoreFile: parsed.restoreFile } : {}),
+    });
+    for (const m of r.messages) info(m);
+    if (r.end.kind === 'faulted') process.stderr.write(`switchsim: ${formatFaultReport(r.end.report)}\n`);
+    if (r.end.kind === 'timeLimit') {
+      process.stderr.write(`switchsim: stopped: --max-seconds ${r.end.seconds} reached after ${r.drive.wallSeconds.toFixed(2)} s; the guest had not exited\n`);
+    }
+    if (options.statsDir) info(`stats written to ${options.statsDir}/stats.txt and stats.json`);
+    return r.exitCode;
+  }
   const result = await runProgram({
     ...options,
     onInfo: info,

@@ -4,8 +4,12 @@ import { parseSize } from './guest/physmem.js';
 import { CPU_MODELS, TIME_LIMIT_EXIT_CODE, type CpuModelName, type RunOptions } from './run.js';
 
 export const USAGE = `usage: switchsim run [options] [--] <program> [guest args...]
+       switchsim checkpoint --out FILE [--at m5|insts:N|seconds:S] [options] [--] <program> [guest args...]
+       switchsim restore [options] <checkpoint file>
 
-Runs a static x86-64 Linux program in syscall-emulation mode.
+run: runs a static x86-64 Linux program in syscall-emulation mode, on one CPU model or
+switching between models. checkpoint: runs it to a point and writes the whole guest to FILE
+(then stops). restore: continues a checkpoint on any model (--cpu or a switch policy).
 
 options:
   --cpu kvm|atomic|o3       CPU model: kvm (hardware virtualization via /dev/kvm, default),
@@ -27,6 +31,24 @@ options:
   -q, --quiet               no informational messages from switchsim
   -h, --help                this text
 
+switching (run and restore; any of these runs the guest on a System of several models):
+  --cpu-sequence LIST       models in order, e.g. kvm,o3,kvm (the run starts on the first;
+                            m5 switch_cpu and the triggers below move to the next)
+  --switch-at-insts LIST    instructions on each model of the sequence before the next
+                            (the last value repeats); exact on atomic and o3, host time on KVM
+                            (no PMU here: 1 instruction per host cycle is assumed, and said)
+  --switch-at-seconds LIST  host seconds on each model of the sequence before the next
+  --roi                     fast-forward on the first model (default kvm) until m5 work_begin,
+                            the region on --roi-cpu (default o3) until m5 work_end, then back
+  --roi-cpu MODEL           the model for the region of interest (default o3)
+  --roi-exit                stop at m5 work_end instead of going back
+  m5 reset_stats / dump_stats / dump_reset_stats act on every model's stats; each dump is a
+  block of DIR/stats.txt (and an entry of stats.json) with --stats.
+
+checkpoint:
+  --out FILE                where to write the checkpoint (atomically)
+  --at WHEN                 m5 (the program's m5 checkpoint op, default), insts:N or seconds:S
+
 The guest's stdout and stderr pass through; switchsim exits with the guest's exit code,
 128+signal when the guest is killed by a fault.`;
 
@@ -47,13 +69,59 @@ function parseFrequency(text: string | undefined): number {
   return hz;
 }
 
+export interface SwitchOptions {
+  sequence?: CpuModelName[];
+  switchAtInsts?: number[];
+  switchAtSeconds?: number[];
+  roi?: boolean;
+  roiCpu?: CpuModelName;
+  roiExit?: boolean;
+}
+
+export type CheckpointAt = 'm5' | { insts: number } | { seconds: number };
+
 export interface ParsedRun {
   options: RunOptions;
   quiet: boolean;
+  /** Present when any switching option was given (the run needs a System). */
+  switching?: SwitchOptions;
+  /** `switchsim checkpoint`. */
+  checkpoint?: { out: string; at: CheckpointAt };
+  /** `switchsim restore`: the checkpoint file. */
+  restoreFile?: string;
 }
 
-export function parseRunArgs(argv: string[]): ParsedRun {
+export type CliCommand = 'run' | 'checkpoint' | 'restore';
+
+function parseModel(option: string, text: string): CpuModelName {
+  if (!(CPU_MODELS as readonly string[]).includes(text)) {
+    throw new ConfigError(option, `unknown CPU model '${text}' (available: ${CPU_MODELS.join(', ')})`);
+  }
+  return text as CpuModelName;
+}
+
+function parseList(option: string, text: string, min: number): number[] {
+  const out = text.split(',').map((t) => parseNumber(option, t.trim(), min));
+  if (out.length === 0) throw new ConfigError(option, 'needs at least one value');
+  return out;
+}
+
+function parseAt(text: string): CheckpointAt {
+  if (text === 'm5') return 'm5';
+  const m = /^(insts|seconds):(\d+(?:\.\d+)?(?:e\d+)?)$/i.exec(text.trim());
+  if (!m) throw new ConfigError('--at', `expected m5, insts:N or seconds:S, got '${text}'`);
+  const n = Number(m[2]);
+  if (!(n > 0)) throw new ConfigError('--at', 'must be > 0');
+  return m[1]!.toLowerCase() === 'insts' ? { insts: Math.round(n) } : { seconds: n };
+}
+
+export function parseRunArgs(argv: string[], command: CliCommand = 'run'): ParsedRun {
   const opts: Partial<RunOptions> & { allowRead: string[] } = { cpu: 'kvm', allowRead: [] };
+  const sw: SwitchOptions = {};
+  let switching = false;
+  let cpuGiven = false;
+  let out: string | undefined;
+  let at: CheckpointAt = 'm5';
   let env: string[] | undefined;
   const setEnv: string[] = [];
   const unsetEnv: string[] = [];
@@ -84,8 +152,43 @@ export function parseRunArgs(argv: string[]): ParsedRun {
           throw new ConfigError('--cpu', `unknown CPU model '${cpu}' (available: ${CPU_MODELS.join(', ')})`);
         }
         opts.cpu = cpu as CpuModelName;
+        cpuGiven = true;
         break;
       }
+      case '--cpu-sequence':
+        sw.sequence = val(arg).split(',').map((t) => parseModel(arg, t.trim()));
+        switching = true;
+        break;
+      case '--switch-at-insts':
+        sw.switchAtInsts = parseList(arg, val(arg), 1).map(Math.round);
+        switching = true;
+        break;
+      case '--switch-at-seconds':
+        sw.switchAtSeconds = parseList(arg, val(arg), 1e-6);
+        switching = true;
+        break;
+      case '--roi':
+        sw.roi = true;
+        switching = true;
+        break;
+      case '--roi-exit':
+        sw.roiExit = true;
+        sw.roi = true;
+        switching = true;
+        break;
+      case '--roi-cpu':
+        sw.roiCpu = parseModel(arg, val(arg));
+        sw.roi = true;
+        switching = true;
+        break;
+      case '--out':
+        if (command !== 'checkpoint') throw new ConfigError(arg, 'only for switchsim checkpoint');
+        out = val(arg);
+        break;
+      case '--at':
+        if (command !== 'checkpoint') throw new ConfigError(arg, 'only for switchsim checkpoint');
+        at = parseAt(val(arg));
+        break;
       case '--host-factor':
         opts.hostFactor = parseNumber(arg, val(arg));
         if (opts.hostFactor <= 0) throw new ConfigError(arg, 'must be > 0');
@@ -140,14 +243,32 @@ export function parseRunArgs(argv: string[]): ParsedRun {
         throw new ConfigError(arg, 'unknown option (see switchsim --help)');
     }
   }
+  if (sw.switchAtInsts && sw.switchAtSeconds) throw new ConfigError('--switch-at-insts', 'give --switch-at-insts or --switch-at-seconds, not both');
+  if (switching && cpuGiven && sw.sequence) throw new ConfigError('--cpu', 'give --cpu or --cpu-sequence, not both');
+  if (switching && !sw.sequence) {
+    // Default sequences: the ROI fast-forwards on --cpu (kvm); triggers alternate it with o3.
+    sw.sequence = sw.roi ? [opts.cpu ?? 'kvm'] : [opts.cpu ?? 'kvm', (opts.cpu ?? 'kvm') === 'o3' ? 'kvm' : 'o3'];
+  }
+  if (sw.roi && (sw.switchAtInsts || sw.switchAtSeconds)) throw new ConfigError('--roi', 'cannot be combined with --switch-at-insts/--switch-at-seconds');
+  if (switching && opts.quantumMs !== undefined) throw new ConfigError('--quantum-ms', 'only for single-model KVM runs');
+  if (command === 'restore') {
+    const file = argv[i];
+    if (file === undefined) throw new ConfigError('checkpoint', 'missing: switchsim restore [options] <checkpoint file>');
+    if (argv.length > i + 1) throw new ConfigError('checkpoint', 'restore takes no program or guest arguments: they are in the checkpoint');
+    if (!switching) sw.sequence = [opts.cpu ?? 'kvm'];
+    return { options: { ...(opts as RunOptions), program: file, args: [] }, quiet, switching: sw, restoreFile: file };
+  }
+  if (command === 'checkpoint' && out === undefined) throw new ConfigError('--out', 'switchsim checkpoint needs --out FILE');
   const program = argv[i];
-  if (program === undefined) throw new ConfigError('program', 'missing: switchsim run [options] <program> [args...]');
+  if (program === undefined) throw new ConfigError('program', `missing: switchsim ${command} [options] <program> [args...]`);
   env ??= Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
   const names = new Set([...unsetEnv, ...setEnv.map((e) => e.slice(0, e.indexOf('=')))]);
   env = [...env.filter((e) => !names.has(e.slice(0, e.indexOf('=')))), ...setEnv];
-  return {
-    options: { ...(opts as RunOptions), program, args: argv.slice(i + 1), env },
-    quiet,
-  };
+  const parsed: ParsedRun = { options: { ...(opts as RunOptions), program, args: argv.slice(i + 1), env }, quiet };
+  if (command === 'checkpoint') {
+    parsed.checkpoint = { out: out!, at };
+    parsed.switching = switching ? sw : { sequence: [opts.cpu ?? 'kvm'] };
+  } else if (switching) parsed.switching = sw;
+  return parsed;
 }
 

@@ -13,7 +13,7 @@ import type { GuestFaultReport } from './guest/faults.js';
 import type { CpuidEntry } from './kvm/cpuid.js';
 import { detectHostFrequency } from './kvm/hostFreq.js';
 import { kvmStatsList, type KvmStats } from './kvm/stats.js';
-import { writeStats, type Stat } from './stats.js';
+import { writeStats, writeStatsDumps, type Stat } from './stats.js';
 import type { AtomicStats } from './detailed/runAtomic.js';
 import type { O3Stats } from './detailed/o3/runO3.js';
 
@@ -134,13 +134,13 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     // Loaded on demand: the functional core (iced-x86's wasm) costs ~0.2 s to import.
     const { runAtomicProgram } = await import('./detailed/runAtomic.js');
     const r = await runAtomicProgram(prep, opts);
-    if (opts.statsDir) writeStats(opts.statsDir, r.statList);
+    if (opts.statsDir) writeStatsDumps(opts.statsDir, [...r.dumps, r.statList]);
     return { ...r, exitCode: exitCodeOf(r.end), glibcBaseline: prep.glibcBaseline };
   }
   if (opts.cpu === 'o3') {
     const { runO3Program } = await import('./detailed/o3/runO3.js');
     const r = await runO3Program(prep, opts);
-    if (opts.statsDir) writeStats(opts.statsDir, r.statList);
+    if (opts.statsDir) writeStatsDumps(opts.statsDir, [...r.dumps, r.statList]);
     return { ...r, exitCode: exitCodeOf(r.end), glibcBaseline: prep.glibcBaseline };
   }
   return runKvm(prep, opts);

@@ -42,3 +42,18 @@ export function writeStats(dir: string, stats: readonly Stat[]): void {
   writeFileAtomic(path.join(dir, 'stats.txt'), formatStatsTxt(stats));
   writeFileAtomic(path.join(dir, 'stats.json'), JSON.stringify(statsToJson(stats), null, 2) + '\n');
 }
+
+/**
+ * Writes several dumps (gem5: each m5 dump_stats, then the final one) as consecutive blocks of
+ * `stats.txt`, and `stats.json` as the last dump's map with the earlier ones under "dumps".
+ */
+export function writeStatsDumps(dir: string, dumps: readonly (readonly Stat[])[]): void {
+  if (dumps.length <= 1) {
+    writeStats(dir, dumps[0] ?? []);
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(path.join(dir, 'stats.txt'), dumps.map((d) => formatStatsTxt(d)).join(''));
+  const json = { ...statsToJson(dumps[dumps.length - 1]!), dumps: dumps.slice(0, -1).map((d) => statsToJson(d)) };
+  writeFileAtomic(path.join(dir, 'stats.json'), JSON.stringify(json, null, 2) + '\n');
+}

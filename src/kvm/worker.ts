@@ -20,6 +20,7 @@ import { KvmCPU } from './kvmCpu.js';
 import { KvmVM } from './kvmVm.js';
 import type { FromWorker, KvmWorkerConfig, SerializedError, ToWorker } from './protocol.js';
 import { installSeKernel } from './seKernel.js';
+import { SE_SYSCALL_STUB_VADDR } from '../guest/layout.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run as a worker thread');
@@ -160,6 +161,8 @@ function handle(m: ToWorker): FromWorker | null {
         guest.adopt(state);
       } else {
         guest = Process.restore(phys, state, { allowRead: config.allowRead ?? [], io, warn, memoryCurrent: true });
+        // A process built without the SE kernel (an older checkpoint): add its pages now.
+        if (!guest.aspace.findVma(SE_SYSCALL_STUB_VADDR)) installSeKernel(guest.aspace, phys);
       }
       cpu.takeOver(guest, tc, firstTakeOver);
       firstTakeOver = false;

@@ -37,6 +37,7 @@ import { KvmCpuClient } from '../kvm/client.js';
 import { hwcapFromCpuid, type CpuidEntry } from '../kvm/cpuid.js';
 import { captureHostCpuid } from '../kvm/cpuidProbe.js';
 import { Kvm } from '../kvm/kvm.js';
+import { installSeKernel } from '../kvm/seKernel.js';
 import { detectHostFrequency } from '../kvm/hostFreq.js';
 import { BASELINE_CPUID } from '../detailed/cpuidTable.js';
 import { loadO3Config, o3Config, type O3Config } from '../detailed/o3/config.js';
@@ -138,7 +139,7 @@ export class System {
   }
 
   /** Restores a checkpoint (any model may continue it). Memory size comes from the file. */
-  static async fromCheckpoint(file: string, opts: SystemOptions): Promise<{ system: System; info: CheckpointInfo; config: Record<string, unknown>; stats: unknown }> {
+  static async fromCheckpoint(file: string, opts: SystemOptions): Promise<{ system: System; info: CheckpointInfo; config: Record<string, unknown>; stats: unknown; cpu: string }> {
     let head: Record<string, unknown>;
     try {
       head = unpackCheckpointPayload(readFileSync(file));
@@ -152,14 +153,16 @@ export class System {
     let info: CheckpointInfo | undefined;
     let config: Record<string, unknown> = {};
     let stats: unknown = [];
+    let cpu = '';
     const system = await System.boot({ ...opts, memSize, hostFactor: opts.hostFactor ?? saved.hostFactor ?? 1 }, memSize, opts.hostFreqHz ?? saved.freqHz, async (phys, _aspace, _cpuid, io, warn) => {
       const loaded = await loadCheckpointAsync(file, phys, { allowRead: opts.allowRead ?? [], io, warn });
       info = loaded.info;
       config = loaded.config;
       stats = loaded.stats;
+      cpu = loaded.cpu;
       return { process: loaded.process, context: loaded.threadContext };
     }, saved.cpuid && !opts.models.includes('kvm') ? { cpuid: saved.cpuid, xcr0: saved.xcr0 ? BigInt(saved.xcr0) : null } : undefined);
-    return { system, info: info!, config, stats };
+    return { system, info: info!, config, stats, cpu };
   }
 
   private static async boot(
@@ -205,6 +208,8 @@ export class System {
         cpuid = savedCpu?.cpuid ?? host?.cpuid ?? BASELINE_CPUID;
         xcr0 = savedCpu ? savedCpu.xcr0 : (host?.xcr0 ?? null);
         aspace = new AddressSpace(phys);
+        // The SE kernel's pages too, so the guest (and its checkpoints) can move to KVM later.
+        installSeKernel(aspace, phys);
       }
       const { process: guest, context } = await load(phys, aspace, cpuid, io, warn);
       const initial: Handoff = { threadContext: encodeThreadContext(context), processState: encodeProcessState(guest.snapshot()) };
