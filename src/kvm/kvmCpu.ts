@@ -47,7 +47,7 @@
  */
 import { InternalError } from '../errors.js';
 import type { AddressSpace } from '../guest/addressSpace.js';
-import { M5OP_PHYS, M5OP_SIZE, SE_SYSCALL_DOORBELL_PHYS } from '../guest/layout.js';
+import { M5OP_PHYS, M5OP_SIZE, SE_SYSCALL_DOORBELL_PHYS, SE_WINDOW_END, SE_WINDOW_START } from '../guest/layout.js';
 import { endsGuest, isKnownM5Op, m5ExitStatus, m5opCall, type M5OpCall } from '../guest/m5ops.js';
 import type { ExecutionToken } from '../switch/token.js';
 import type { Process } from '../guest/process.js';
@@ -281,6 +281,7 @@ export class KvmCPU {
     if (this.control.dropStalePause()) this.machine.vcpu.setImmediateExit(false);
     this._state = 'running';
     this.runOptions = options;
+    this.deferredStop = StopRequest.None;
     const vcpu = this.machine.vcpu;
     const stats = this.stats;
     const exits = stats.exits;
@@ -327,8 +328,13 @@ export class KvmCPU {
         const req = this.control.takeStop();
         if (req === StopRequest.None) return null; // a stray signal: go on
         this.stats.kicks++;
-        this._state = 'paused';
-        return req === StopRequest.TimeLimit ? { kind: 'stopped', reason: 'timeLimit' } : { kind: 'paused' };
+        if (!this.atUserInstruction()) {
+          // Kicked inside the SE kernel's syscall stub or an exception stub: the state is not a
+          // user one. Finish the syscall (or exception) first and stop right after it.
+          this.deferredStop = req;
+          return null;
+        }
+        return this.stopFor(req);
       }
       case 'mmio':
         if (exit.physAddr === DOORBELL) return this.syscall();
@@ -370,6 +376,30 @@ export class KvmCPU {
     this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS);
   }
 
+  /** A kick that arrived inside a stub, honoured once the guest is back at a user instruction. */
+  private deferredStop: StopRequest = StopRequest.None;
+
+  private stopFor(req: StopRequest): RunOutcome {
+    this._state = 'paused';
+    return req === StopRequest.TimeLimit ? { kind: 'stopped', reason: 'timeLimit' } : { kind: 'paused' };
+  }
+
+  /** Whether the vCPU is at a user-mode instruction of the program (not in the SE stubs). */
+  private atUserInstruction(): boolean {
+    const run = this.run;
+    if (run.getUint16(SYNC_SEGMENT_OFFSET.cs + KVM_SEGMENT_LAYOUT.selector, true) !== USER_CS) return false;
+    const rip = readSyncReg(run, 'rip');
+    return rip < BigInt(SE_WINDOW_START) || rip >= BigInt(SE_WINDOW_END);
+  }
+
+  /** After an exit that returned to a user instruction: a deferred kick stops the run now. */
+  private takeDeferredStop(): RunOutcome | null {
+    const req = this.deferredStop;
+    if (req === StopRequest.None) return null;
+    this.deferredStop = StopRequest.None;
+    return this.stopFor(req);
+  }
+
   /** Serves the syscall the guest just made; in single-step mode that ends the step. */
   private syscallInline(): RunOutcome | null {
     const nr = Number(readSyncReg(this.run, 'rax'));
@@ -380,10 +410,11 @@ export class KvmCPU {
       return { kind: 'stepped' };
     }
     if (this.runOptions.stopAfterSyscall) {
+      this.deferredStop = StopRequest.None;
       this._state = 'paused';
       return { kind: 'syscallDone', nr };
     }
-    return null;
+    return this.takeDeferredStop();
   }
 
   /** Emulates the syscall in the sync block's registers, then SYSRET. */
@@ -400,6 +431,12 @@ export class KvmCPU {
     stats.syscallsByName[name] = (stats.syscallsByName[name] ?? 0) + 1;
     const result = this.process.syscall(this.thread, nr, args);
     if (result.kind === 'exit') {
+      // The final state is the user's right after the syscall instruction (as on the JS models),
+      // not the SE kernel's doorbell stub: rip = rcx, rflags = r11, CPL3 segments.
+      writeSyncReg(run, 'rip', readSyncReg(run, 'rcx'));
+      writeSyncReg(run, 'rflags', (readSyncReg(run, 'r11') & SYSRET_RFLAGS_MASK) | RFLAGS_FIXED);
+      this.machine.restoreUserSegments();
+      this.machine.vcpu.markDirty(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
       this.exitStatus = result.status;
       this._state = 'exited';
       return { kind: 'exited', status: result.status };
@@ -498,7 +535,7 @@ export class KvmCPU {
         this.warnedM5ops.add(func);
         this.opts.warn(`unknown m5op 0x${func.toString(16)} (${form} form) at rip 0x${readSyncReg(run, 'rip').toString(16)}: ignored`);
       }
-      return null;
+      return this.takeDeferredStop();
     }
     this._state = 'paused';
     return { kind: 'm5op', call };

@@ -33,7 +33,10 @@ import type { Stat } from '../stats.js';
 import type { ThreadContext } from '../guest/threadContext.js';
 import { AtomicCPU, type AtomicOutcome } from '../detailed/atomicCpu.js';
 import { atomicStatsList, type AtomicStats } from '../detailed/runAtomic.js';
-import { buildO3 } from '../detailed/o3/runO3.js';
+import { buildO3Parts } from '../detailed/o3/runO3.js';
+import { warmFunctionally } from '../detailed/o3/warming.js';
+import type { MemSystem } from '../detailed/o3/mem/hierarchy.js';
+import type { BranchPredictorUnit } from '../detailed/o3/bpred/branchUnit.js';
 import type { O3Config } from '../detailed/o3/config.js';
 import type { O3Cpu } from '../detailed/o3/o3Cpu.js';
 import { FunctionalStream } from '../detailed/o3/trace.js';
@@ -261,7 +264,11 @@ export class O3Model implements CpuModel {
   readonly cpu: AtomicCPU;
   readonly stream: FunctionalStream;
   readonly o3: O3Cpu;
+  readonly memSystem: MemSystem;
+  readonly bpred: BranchPredictorUnit;
   private committed = 0;
+  /** Instructions executed by functional warming (no timing; counted apart from committed). */
+  warmedInsts = 0;
   private hostSeconds = 0;
   private hostSecondsBase = 0;
 
@@ -278,7 +285,10 @@ export class O3Model implements CpuModel {
       ...(ctx.xcr0 != null ? { xcr0: ctx.xcr0 } : {}),
     });
     this.stream = new FunctionalStream(this.cpu, tracing!);
-    this.o3 = buildO3(config, this.stream);
+    const parts = buildO3Parts(config, this.stream);
+    this.o3 = parts.o3;
+    this.memSystem = parts.mem;
+    this.bpred = parts.bpred;
   }
 
   get state(): ModelState {
@@ -335,6 +345,27 @@ export class O3Model implements CpuModel {
     }
     if (result.kind === 'exited' || result.kind === 'faulted') this._state = 'ended';
     return Promise.resolve(result);
+  }
+
+  /**
+   * Functional warming (gem5: before a detailed region): the functional core executes `insts`
+   * instructions with no timing while they train the caches, TLBs and branch predictor. Only
+   * with the pipeline empty (after takeOverFrom or drain). Returns the instructions executed
+   * (fewer if the guest ended or stopped at an m5op: see `stream.outcome` / `stream.pendingM5op`).
+   */
+  warm(insts: number): number {
+    if (this._state !== 'active' && this._state !== 'drained') throw new ModelStateError('o3', 'warm', this._state);
+    if (this.inFlight() !== 0) throw new InternalError('o3: functional warming with instructions in flight');
+    this.ctx.token.check('o3');
+    const startNs = monotonicNs();
+    this.stream.limitFetch(insts);
+    const n = warmFunctionally(this.stream, this.memSystem, this.bpred, insts);
+    this.stream.limitFetch(Infinity);
+    this.warmedInsts += n;
+    // Warming instructions never enter the pipeline: count them as done for the fetch accounting.
+    this.committed += n;
+    this.ctx.timeline.add({ model: 'o3', startNs, endNs: monotonicNs() });
+    return n;
   }
 
   drain(): Promise<void> {

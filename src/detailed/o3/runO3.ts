@@ -28,10 +28,15 @@ export interface O3Stats {
 const SLICE = 200_000;
 
 export function buildO3(config: O3Config, stream: FunctionalStream): O3Cpu {
+  return buildO3Parts(config, stream).o3;
+}
+
+/** The o3 CPU with its memory system and branch predictor (functional warming trains those two). */
+export function buildO3Parts(config: O3Config, stream: FunctionalStream): { o3: O3Cpu; mem: MemSystem; bpred: BranchPredictorUnit } {
   try {
     const mem = new MemSystem(config.mem);
     const bpred = new BranchPredictorUnit(config.bpred);
-    return new O3Cpu(config.cpu, stream, mem, bpred);
+    return { o3: new O3Cpu(config.cpu, stream, mem, bpred), mem, bpred };
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError('--config', (e as Error).message);
