@@ -61,7 +61,12 @@ export class KvmVM {
    * so without this a program would see no features at all. Returns the XCR0 to enable.
    */
   private presentHostCpu(): bigint {
-    const supported = this.kvm.supportedCpuid();
+    // KVM_GET_SUPPORTED_CPUID reports the APIC ID of whichever host CPU ran the ioctl (leaf 1
+    // EBX[31:24], x2APIC ID in leaves 0xB/0x1F EDX); as QEMU does, present this vCPU's (0) instead,
+    // so the guest (glibc keeps leaf 1 in memory) sees the same CPU on every run.
+    const supported = this.kvm.supportedCpuid().map((e) =>
+      e.function === 1 ? { ...e, ebx: e.ebx & 0x00ffffff } : e.function === 0xb || e.function === 0x1f ? { ...e, edx: 0 } : e,
+    );
     this.vcpu.setCpuid2(supported);
     // XSAVE leaf 0xD.0 lists the XCR0 bits KVM supports (host XCR0 ∩ KVM's); leaf 1's XSAVE bit
     // in the supported table is not reliable on kvm_pvm (measured clear while the guest sees it).
