@@ -47,7 +47,8 @@ switching (run and restore; any of these runs the guest on a System of several m
 
 checkpoint:
   --out FILE                where to write the checkpoint (atomically)
-  --at WHEN                 m5 (the program's m5 checkpoint op, default), insts:N or seconds:S
+  --at WHEN                 m5 (the program's m5 checkpoint op, default), roi (its m5
+                            work_begin), insts:N or seconds:S
 
 The guest's stdout and stderr pass through; switchsim exits with the guest's exit code,
 128+signal when the guest is killed by a fault.`;
@@ -78,7 +79,7 @@ export interface SwitchOptions {
   roiExit?: boolean;
 }
 
-export type CheckpointAt = 'm5' | { insts: number } | { seconds: number };
+export type CheckpointAt = 'm5' | 'roi' | { insts: number } | { seconds: number };
 
 export interface ParsedRun {
   options: RunOptions;
@@ -107,9 +108,9 @@ function parseList(option: string, text: string, min: number): number[] {
 }
 
 function parseAt(text: string): CheckpointAt {
-  if (text === 'm5') return 'm5';
+  if (text === 'm5' || text === 'roi') return text;
   const m = /^(insts|seconds):(\d+(?:\.\d+)?(?:e\d+)?)$/i.exec(text.trim());
-  if (!m) throw new ConfigError('--at', `expected m5, insts:N or seconds:S, got '${text}'`);
+  if (!m) throw new ConfigError('--at', `expected m5, roi, insts:N or seconds:S, got '${text}'`);
   const n = Number(m[2]);
   if (!(n > 0)) throw new ConfigError('--at', 'must be > 0');
   return m[1]!.toLowerCase() === 'insts' ? { insts: Math.round(n) } : { seconds: n };

@@ -28,7 +28,8 @@ export interface SwitchPlan {
   /** Segment lengths: the i-th applies to the i-th model; the last value repeats. */
   trigger?: { insts: number[] } | { seconds: number[] };
   roi?: { detailed: CpuModelName; after: 'continue' | 'exit' };
-  checkpoint?: { file: string; at: 'm5' | { insts: number } | { seconds: number }; thenExit: boolean };
+  /** m5: the program's m5 checkpoint op; roi: its m5 work_begin; or after a budget. */
+  checkpoint?: { file: string; at: 'm5' | 'roi' | { insts: number } | { seconds: number }; thenExit: boolean };
   /** Stop the guest after this many host seconds. */
   maxSeconds?: number;
   /** Switch points at every served syscall too (stress). */
@@ -178,6 +179,10 @@ export async function drive(system: System, plan: SwitchPlan, onEvent?: (e: Driv
         await advance('m5 switch_cpu');
         return;
       case M5Op.workBegin:
+        if (plan.checkpoint?.at === 'roi' && checkpoints.length === 0) {
+          await takeCheckpoint();
+          if (end) return;
+        }
         if (plan.roi) {
           const rec = await system.switchTo(plan.roi.detailed);
           note(`m5 work_begin: region of interest on ${plan.roi.detailed}${rec ? ` (switch ${rec.ms.toFixed(2)} ms)` : ''}`);

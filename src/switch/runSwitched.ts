@@ -119,5 +119,5 @@ function formatBytes(n: number): string {
 }
 
 function describeAt(at: CheckpointAt): string {
-  return at === 'm5' ? 'an m5 checkpoint op' : 'insts' in at ? `${at.insts} instructions` : `${at.seconds} s`;
+  return at === 'm5' ? 'an m5 checkpoint op' : at === 'roi' ? 'm5 work_begin' : 'insts' in at ? `${at.insts} instructions` : `${at.seconds} s`;
 }

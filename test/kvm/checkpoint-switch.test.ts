@@ -95,6 +95,19 @@ describeKvm('checkpoints across CPU models', () => {
     }
   });
 
+  it('switchsim checkpoint --at roi stops at m5 work_begin; restored on o3, the region is measured from there', () => {
+    const file = path.join(dir, 'roi.ckpt');
+    const r = switchsim(['checkpoint', '--out', file, '--at', 'roi', '--clear-env', '--env', 'LANG=C', workloadPath('checksum'), ...CHECKSUM_ARGS, '--m5=addr'], ENV);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/checkpoint written: .* on kvm/);
+    const stats = path.join(dir, 'roi-restored');
+    const q = switchsim(['restore', '--cpu', 'o3', '--stats', stats, file], ENV);
+    expect(q.status).toBe(0);
+    expect(r.stdout + q.stdout).toBe(native);
+    const json = JSON.parse(readFileSync(path.join(stats, 'stats.json'), 'utf8')) as { dumps: Record<string, { value: number }>[] };
+    expect(json.dumps[0]!['system.o3_cpu.committedInsts']!.value).toBeGreaterThan(1_000_000);
+  });
+
   it('switchsim checkpoint never reached: the guest ended first, no file, exit 3', () => {
     const file = path.join(dir, 'never.ckpt');
     const r = switchsim(['checkpoint', '--cpu', 'atomic', '--out', file, '--at', 'insts:900000000', workloadPath('checksum'), ...CHECKSUM_ARGS], ENV);
@@ -143,7 +156,7 @@ describeKvm('switchsim run with switch policies (the CLI)', () => {
     expect(switchsim(['run', '--cpu-sequence', 'kvm,x86', workloadPath('checksum')], ENV).stderr).toMatch(/--cpu-sequence: unknown CPU model 'x86'/);
     expect(switchsim(['run', '--switch-at-insts', '10', '--switch-at-seconds', '1', workloadPath('checksum')], ENV).status).toBe(2);
     expect(switchsim(['checkpoint', workloadPath('checksum')], ENV).stderr).toMatch(/needs --out FILE/);
-    expect(switchsim(['checkpoint', '--out', '/tmp/x', '--at', 'soon', workloadPath('checksum')], ENV).stderr).toMatch(/--at: expected m5, insts:N or seconds:S/);
+    expect(switchsim(['checkpoint', '--out', '/tmp/x', '--at', 'soon', workloadPath('checksum')], ENV).stderr).toMatch(/--at: expected m5, roi, insts:N or seconds:S/);
   });
 });
 
