@@ -61,6 +61,12 @@ export class AtomicCPU {
   private readonly thread: SyscallThread;
   /** Return 'syscall' before serving each syscall (lockstep testing). */
   stopAtSyscalls = false;
+  /**
+   * Called after each block executes (fully: `n === b.n`, or its first `n` instructions when the
+   * budget ends inside it), with rip already at the next instruction. Functional warming sets it
+   * (fastWarming.ts); null (the default) costs one local compare per block.
+   */
+  blockHook: ((b: Block, n: number) => void) | null = null;
   private syscallPending = false;
   syscalls = 0;
   /** Basic blocks decoded (each address once, until its code is written). */
@@ -87,13 +93,27 @@ export class AtomicCPU {
       setGsBase: (v) => {
         s.gsBase = Number(v);
       },
-      guestTimeNs: () => BigInt(Math.round((s.instructions / this.freqHz) * 1e9)),
-      cpuTimeNs: () => BigInt(Math.round((s.instructions / this.freqHz) * 1e9)),
+      guestTimeNs: () => this.guestTimeNs(),
+      cpuTimeNs: () => this.guestTimeNs(),
     };
   }
 
   get instructions(): number {
     return this.s.instructions;
+  }
+
+  /** Guest clock: ns at the last startClock plus the instructions since, one cycle each. */
+  private clockBaseNs = 0n;
+  private clockBaseInsts = 0;
+
+  guestTimeNs(): bigint {
+    return this.clockBaseNs + BigInt(Math.round(((this.s.instructions - this.clockBaseInsts) / this.freqHz) * 1e9));
+  }
+
+  /** Continues the guest clock from `ns` (a model taking over: the time the last one reached). */
+  startClock(ns: bigint): void {
+    this.clockBaseNs = ns;
+    this.clockBaseInsts = this.s.instructions;
   }
 
   get exitCode(): number | null {
@@ -186,6 +206,7 @@ export class AtomicCPU {
   private execute(maxInstructions: number): AtomicOutcome {
     const s = this.s;
     let budget = maxInstructions;
+    const hook = this.blockHook;
     this.mem.syncTlb();
     let b = this.block(s.rip);
     while (budget > 0) {
@@ -206,9 +227,11 @@ export class AtomicCPU {
       budget -= n;
       if (n < b.n) {
         s.rip = b.rips[n]!;
+        if (hook !== null) hook(b, n);
         break;
       }
       if (!b.setsRip) s.rip = b.end;
+      if (hook !== null) hook(b, n);
       if (s.event !== Event.None) {
         const out = this.event();
         if (out) return out;

@@ -90,8 +90,8 @@ export class AddressSpace {
   /** See AddressSpaceState.mapGeneration. */
   mapGeneration = 0;
   private readonly memSize: number;
-  private nextPage: number;
-  private freePages: number[];
+  private nextPage = KERNEL_RESERVED_PHYS_END;
+  private freePages: number[] = [];
   private vmaList: Vma[] = [];
   private brkStartAddr = 0;
   private brkCurrent = 0;
@@ -99,17 +99,8 @@ export class AddressSpace {
   constructor(readonly phys: PhysicalMemory, state?: AddressSpaceState, memoryCurrent = false) {
     this.memSize = phys.size;
     if (state) {
-      this.nextPage = state.nextPage;
-      this.freePages = [...state.freePages];
-      this.vmaList = state.vmas.map((v) => ({ ...v }));
-      this.brkStartAddr = state.brkStart;
-      this.brkCurrent = state.brk;
-      this.tlbGeneration = state.tlbGeneration;
-      this.mapGeneration = state.mapGeneration;
-      this.pageTables = new PageTables(phys, () => this.allocPage(), state.pageTables, memoryCurrent);
+      this.pageTables = this.takeState(state, memoryCurrent);
     } else {
-      this.nextPage = KERNEL_RESERVED_PHYS_END;
-      this.freePages = [];
       this.pageTables = new PageTables(phys, () => this.allocPage());
     }
   }
@@ -122,6 +113,11 @@ export class AddressSpace {
     // Nothing changed since this side last had the guest (see mapGeneration).
     if (s.mapGeneration === this.mapGeneration) return;
     // Guest memory is shared with the model that produced `state`: its page tables are current.
+    this.pageTables = this.takeState(s, true);
+  }
+
+  /** Everything but the page tables from `s`; returns the page tables built from it. */
+  private takeState(s: AddressSpaceState, memoryCurrent: boolean): PageTables {
     this.mapGeneration = s.mapGeneration;
     this.cachedSnapshot = null;
     this.nextPage = s.nextPage;
@@ -130,7 +126,7 @@ export class AddressSpace {
     this.brkStartAddr = s.brkStart;
     this.brkCurrent = s.brk;
     this.tlbGeneration = s.tlbGeneration;
-    this.pageTables = new PageTables(this.phys, () => this.allocPage(), s.pageTables, true);
+    return new PageTables(this.phys, () => this.allocPage(), s.pageTables, memoryCurrent);
   }
 
   /** Rebuilds an address space (and rewrites its page tables) from a validated or raw snapshot. */

@@ -191,6 +191,8 @@ export class Process {
   exitStatus: number | null = null;
   /** The signal that killed the guest (it raised a fatal signal on itself), else null. */
   exitSignal: number | null = null;
+  /** Guest time at the last handoff (ProcessState.guestTimeNs): each model's clock starts here. */
+  guestTimeNs = 0n;
   private readonly warnedSyscalls = new Set<number>();
   private readonly notes = new Set<string>();
 
@@ -308,19 +310,28 @@ export class Process {
       io: opts.io ?? hostGuestIO(),
       warn: opts.warn ?? ((m) => process.stderr.write(`switchsim: warning: ${m}\n`)),
     });
-    p.signals = {
+    p.takeMutableState(s);
+    return p;
+  }
+
+  /** The per-process state a snapshot carries besides identity, address space and files. */
+  private takeMutableState(s: ProcessState): void {
+    this.random = GuestRandom.restore(s.random);
+    this.cwd = s.identity.cwd;
+    this.signals = {
       actions: new Map(s.signals.actions.map(([sig, b]) => [sig, b.slice()])),
       mask: s.signals.mask,
       altStack: { ...s.signals.altStack },
     };
-    p.tidAddress = s.tidAddress;
-    p.robustList = { ...s.robustList };
-    p.rlimits = s.rlimits.map(([c, m]) => [c, m]);
-    p.umask = s.umask;
-    for (const nr of s.warnedSyscalls) p.warnedSyscalls.add(nr);
-    p.exitStatus = s.exitStatus;
-    p.exitSignal = s.exitSignal;
-    return p;
+    this.tidAddress = s.tidAddress;
+    this.robustList = { ...s.robustList };
+    this.rlimits = s.rlimits.map(([c, m]) => [c, m]);
+    this.umask = s.umask;
+    this.warnedSyscalls.clear();
+    for (const nr of s.warnedSyscalls) this.warnedSyscalls.add(nr);
+    this.exitStatus = s.exitStatus;
+    this.exitSignal = s.exitSignal;
+    this.guestTimeNs = s.guestTimeNs;
   }
 
   /**
@@ -337,21 +348,7 @@ export class Process {
     this.aspace.adopt(s.addressSpace);
     this.fds.closeAll();
     this.fds = fds;
-    this.random = GuestRandom.restore(s.random);
-    this.cwd = s.identity.cwd;
-    this.signals = {
-      actions: new Map(s.signals.actions.map(([sig, b]) => [sig, b.slice()])),
-      mask: s.signals.mask,
-      altStack: { ...s.signals.altStack },
-    };
-    this.tidAddress = s.tidAddress;
-    this.robustList = { ...s.robustList };
-    this.rlimits = s.rlimits.map(([c, m]) => [c, m]);
-    this.umask = s.umask;
-    this.warnedSyscalls.clear();
-    for (const nr of s.warnedSyscalls) this.warnedSyscalls.add(nr);
-    this.exitStatus = s.exitStatus;
-    this.exitSignal = s.exitSignal;
+    this.takeMutableState(s);
   }
 
   snapshot(): ProcessState {
@@ -382,6 +379,7 @@ export class Process {
       warnedSyscalls: [...this.warnedSyscalls].sort((a, b) => a - b),
       exitStatus: this.exitStatus,
       exitSignal: this.exitSignal,
+      guestTimeNs: this.guestTimeNs,
     };
   }
 
@@ -564,5 +562,6 @@ export function validateProcessState(value: unknown, memSize: number, current?: 
     warnedSyscalls: asArray(s.warnedSyscalls, 'warnedSyscalls').map((n, i) => asInt(n, `warnedSyscalls[${i}]`, 0)),
     exitStatus: asNullableInt(s.exitStatus, 'exitStatus', 0, 255),
     exitSignal: asNullableInt(s.exitSignal, 'exitSignal', 1, NSIG),
+    guestTimeNs: s.guestTimeNs === undefined ? 0n : asBigint(s.guestTimeNs, 'guestTimeNs'),
   };
 }

@@ -46,6 +46,11 @@ export interface ProcessState {
   exitStatus: number | null;
   /** Signal that terminated the guest, if any. */
   exitSignal: number | null;
+  /**
+   * Guest time (ns since start) at the last handoff: the clock continues from here on the next
+   * model, so guest clocks never go backwards across switches. Absent in old snapshots (0).
+   */
+  guestTimeNs: bigint;
 }
 
 // ---- field checkers shared by every *State validator ----

@@ -121,6 +121,9 @@ export class KvmCPU {
   /** The last run's span of host time (for the System's timeline). */
   lastSpan: RunSpan | null = null;
   private guest: Process | null;
+  /** Guest clock: ns at the last takeOver plus the KVM_RUN time since (scaled by hostFactor). */
+  private clockBaseNs = 0n;
+  private clockBaseSeconds = 0;
   /** Set by takeOver: KVM must forget every translation before the next entry. */
   private forceSlotReload = false;
 
@@ -142,8 +145,8 @@ export class KvmCPU {
       getGsBase: () => readSyncSegmentBase(run, 'gs'),
       setGsBase: (v) => writeSyncSegmentBase(run, 'gs', v),
       // Guest clock = estimated guest cycles at the guest frequency (= host frequency).
-      guestTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
-      cpuTimeNs: () => BigInt(Math.round(this.stats.hostRunSeconds * nsPerHostSecond)),
+      guestTimeNs: () => this.clockBaseNs + BigInt(Math.round((this.stats.hostRunSeconds - this.clockBaseSeconds) * nsPerHostSecond)),
+      cpuTimeNs: () => this.clockBaseNs + BigInt(Math.round((this.stats.hostRunSeconds - this.clockBaseSeconds) * nsPerHostSecond)),
     };
   }
 
@@ -170,6 +173,8 @@ export class KvmCPU {
       throw new KvmGuestStateError(`takeOver in state ${this._state}`);
     }
     this.guest = process;
+    this.clockBaseNs = process.guestTimeNs;
+    this.clockBaseSeconds = this.stats.hostRunSeconds;
     this.pendingSyscall = false;
     this.exitStatus = null;
     this.fault = null;
@@ -183,8 +188,14 @@ export class KvmCPU {
     if (this._state !== 'ready' && this._state !== 'paused') throw new KvmGuestStateError(`switchOut in state ${this._state}`);
     if (this.pendingSyscall) throw new KvmGuestStateError('switchOut with a syscall pending (stopAtSyscalls)');
     const tc = this.updateThreadContext();
+    this.syncGuestTime();
     this._state = 'switchedOut';
     return tc;
+  }
+
+  /** Writes the guest clock into the process (before its state is snapshot for a handoff). */
+  syncGuestTime(): void {
+    if (this.guest) this.guest.guestTimeNs = this.thread.guestTimeNs();
   }
 
   /** Whether a guest process is attached (after load or a first takeOver). */

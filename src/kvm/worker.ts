@@ -170,6 +170,7 @@ function handle(m: ToWorker): FromWorker | null {
     }
     case 'getProcessState':
       if (!cpu.hasProcess || cpu.state === 'switchedOut' || cpu.state === 'closed') return refuse();
+      cpu.syncGuestTime();
       return { type: 'processState', id: m.id, state: cpu.state, processState: encodeProcessState(cpu.process.snapshot()) };
     case 'switchOut': {
       if (cpu.state !== 'ready' && cpu.state !== 'paused') return refuse();

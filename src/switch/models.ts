@@ -26,7 +26,7 @@
 import { decodeThreadContext, encodeThreadContext } from '../guest/contextCodec.js';
 import type { GuestFaultReport } from '../guest/faults.js';
 import type { M5OpCall } from '../guest/m5ops.js';
-import type { Process } from '../guest/process.js';
+import type { Process, ProcessState } from '../guest/process.js';
 import { decodeProcessState, encodeProcessState } from '../guest/processCodec.js';
 import type { CpuidEntry } from '../kvm/cpuid.js';
 import type { Stat } from '../stats.js';
@@ -115,6 +115,12 @@ export interface JsModelContext {
 }
 
 const ATOMIC_SLICE = 1_000_000;
+
+/** The process's state with the guest clock as the functional core has advanced it. */
+function snapshotWithClock(ctx: JsModelContext, cpu: AtomicCPU): ProcessState {
+  ctx.process.guestTimeNs = cpu.guestTimeNs();
+  return ctx.process.snapshot();
+}
 const O3_SLICE = 20_000;
 
 function endOf(out: AtomicOutcome): ModelOutcome | null {
@@ -160,6 +166,7 @@ export class AtomicModel implements CpuModel {
     // Another model may have written code and page tables: nothing decoded before stays.
     this.cpu.invalidateCode();
     this.cpu.setThreadContext(decodeThreadContext(h.threadContext));
+    this.cpu.startClock(p.guestTimeNs);
     this._state = 'active';
     return Promise.resolve();
   }
@@ -208,7 +215,7 @@ export class AtomicModel implements CpuModel {
 
   switchOut(): Promise<Handoff> {
     if (this._state !== 'drained') throw new ModelStateError('atomic', 'switchOut', this._state);
-    const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(this.ctx.process.snapshot()) };
+    const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(snapshotWithClock(this.ctx, this.cpu)) };
     this._state = 'idle';
     return Promise.resolve(h);
   }
@@ -222,7 +229,7 @@ export class AtomicModel implements CpuModel {
   }
 
   processState(): Promise<Uint8Array> {
-    return Promise.resolve(encodeProcessState(this.ctx.process.snapshot()));
+    return Promise.resolve(encodeProcessState(snapshotWithClock(this.ctx, this.cpu)));
   }
 
   private current(): AtomicStats {
@@ -302,6 +309,7 @@ export class O3Model implements CpuModel {
     this.cpu.invalidateCode();
     this.stream.invalidate();
     this.cpu.setThreadContext(decodeThreadContext(h.threadContext));
+    this.cpu.startClock(p.guestTimeNs);
     this.o3.resume();
     this._state = 'active';
     return Promise.resolve();
@@ -382,7 +390,7 @@ export class O3Model implements CpuModel {
 
   switchOut(): Promise<Handoff> {
     if (this._state !== 'drained') throw new ModelStateError('o3', 'switchOut', this._state);
-    const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(this.ctx.process.snapshot()) };
+    const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(snapshotWithClock(this.ctx, this.cpu)) };
     this._state = 'idle';
     return Promise.resolve(h);
   }
@@ -396,7 +404,7 @@ export class O3Model implements CpuModel {
   }
 
   processState(): Promise<Uint8Array> {
-    return Promise.resolve(encodeProcessState(this.ctx.process.snapshot()));
+    return Promise.resolve(encodeProcessState(snapshotWithClock(this.ctx, this.cpu)));
   }
 
   /** Instructions taken from the stream but not committed yet (handedOut counts from construction, like committed). */
