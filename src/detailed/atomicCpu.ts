@@ -120,6 +120,52 @@ export class AtomicCPU {
     return this.exitStatus;
   }
 
+  /**
+   * Content hashes of the pages decoded blocks came from (virtual page → hash; -1 when not
+   * executable). Taken when the guest leaves this CPU, checked when it comes back.
+   */
+  codeFingerprint(): Map<number, number> {
+    const fp = new Map<number, number>();
+    for (const vpn of this.mem.codePages) fp.set(vpn, this.codePageHash(vpn));
+    return fp;
+  }
+
+  /**
+   * After another model ran the guest: keeps the decoded blocks if every page they came from
+   * still holds the same bytes at the same address (the usual case: nothing rewrites code), else
+   * drops them all. The TLB is flushed either way. Returns whether the blocks were kept.
+   */
+  revalidateCode(fp: ReadonlyMap<number, number> | null): boolean {
+    this.mem.flushTlb();
+    if (fp !== null && fp.size === this.mem.codePages.size) {
+      let same = true;
+      for (const [vpn, h] of fp) {
+        if (!this.mem.codePages.has(vpn) || h < 0 || this.codePageHash(vpn) !== h) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return true;
+    }
+    this.invalidateCode();
+    return false;
+  }
+
+  /** FNV-1a over the page's 32-bit words; -1 when the page is not mapped executable. */
+  private codePageHash(vpn: number): number {
+    let pa: number;
+    try {
+      pa = this.mem.aspace.translate(vpn * 4096, 'exec');
+    } catch {
+      return -1;
+    }
+    const bytes = this.mem.aspace.phys.bytes;
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset + pa, 1024);
+    let h = 0x811c9dc5 | 0;
+    for (let i = 0; i < 1024; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+    return h >>> 0;
+  }
+
   /** Drops every decoded block (code was written, or mappings changed). */
   invalidateCode(): void {
     for (const b of this.blocks.values()) b.valid = false;

@@ -141,6 +141,8 @@ export class AtomicModel implements CpuModel {
   private _state: ModelState = 'idle';
   readonly cpu: AtomicCPU;
   private statsBase = { instructions: 0, syscalls: 0, hostSeconds: 0 };
+  /** The code pages' fingerprint at the last switchOut (see AtomicCPU.revalidateCode). */
+  private codeFingerprint: Map<number, number> | null = null;
   private hostSeconds = 0;
 
   constructor(private readonly ctx: JsModelContext) {
@@ -163,8 +165,9 @@ export class AtomicModel implements CpuModel {
     if (this._state !== 'idle') throw new ModelStateError('atomic', 'takeOverFrom', this._state);
     const p = this.ctx.process;
     p.adopt(decodeProcessState(h.processState, p.aspace.phys.size, p.aspace));
-    // Another model may have written code and page tables: nothing decoded before stays.
-    this.cpu.invalidateCode();
+    // Another model may have written code or changed mappings: decoded code stays only if the
+    // pages it came from are unchanged.
+    this.cpu.revalidateCode(this.codeFingerprint);
     this.cpu.setThreadContext(decodeThreadContext(h.threadContext));
     this.cpu.startClock(p.guestTimeNs);
     this._state = 'active';
@@ -216,6 +219,7 @@ export class AtomicModel implements CpuModel {
   switchOut(): Promise<Handoff> {
     if (this._state !== 'drained') throw new ModelStateError('atomic', 'switchOut', this._state);
     const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(snapshotWithClock(this.ctx, this.cpu)) };
+    this.codeFingerprint = this.cpu.codeFingerprint();
     this._state = 'idle';
     return Promise.resolve(h);
   }
@@ -274,7 +278,9 @@ export class O3Model implements CpuModel {
   readonly memSystem: MemSystem;
   readonly bpred: BranchPredictorUnit;
   private committed = 0;
-  /** Instructions executed by functional warming (no timing; counted apart from committed). */
+  /** The code pages' fingerprint at the last switchOut (see AtomicCPU.revalidateCode). */
+  private codeFingerprint: Map<number, number> | null = null;
+    /** Instructions executed by functional warming (no timing; counted apart from committed). */
   warmedInsts = 0;
   private hostSeconds = 0;
   private hostSecondsBase = 0;
@@ -306,8 +312,7 @@ export class O3Model implements CpuModel {
     if (this._state !== 'idle') throw new ModelStateError('o3', 'takeOverFrom', this._state);
     const p = this.ctx.process;
     p.adopt(decodeProcessState(h.processState, p.aspace.phys.size, p.aspace));
-    this.cpu.invalidateCode();
-    this.stream.invalidate();
+    if (!this.cpu.revalidateCode(this.codeFingerprint)) this.stream.invalidate();
     this.cpu.setThreadContext(decodeThreadContext(h.threadContext));
     this.cpu.startClock(p.guestTimeNs);
     this.o3.resume();
@@ -391,6 +396,7 @@ export class O3Model implements CpuModel {
   switchOut(): Promise<Handoff> {
     if (this._state !== 'drained') throw new ModelStateError('o3', 'switchOut', this._state);
     const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(snapshotWithClock(this.ctx, this.cpu)) };
+    this.codeFingerprint = this.cpu.codeFingerprint();
     this._state = 'idle';
     return Promise.resolve(h);
   }
