@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, SwitchsimError } from './errors.js';
 import { formatFaultReport } from './guest/faults.js';
 import { runProgram } from './run.js';
-import { parseRunArgs, USAGE, type CliCommand } from './cliArgs.js';
+import { parseRunArgs, parseSampleArgs, SAMPLE_USAGE, USAGE, type CliCommand } from './cliArgs.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -20,8 +20,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`switchsim ${pkg.version}\n`);
     return 0;
   }
+  if (command === 'sample') {
+    const programAt = rest.findIndex((a) => !a.startsWith('-'));
+    const opts = programAt < 0 ? rest : rest.slice(0, programAt);
+    if (opts.includes('-h') || opts.includes('--help')) {
+      process.stdout.write(SAMPLE_USAGE + '\n');
+      return 0;
+    }
+    const parsed = parseSampleArgs(rest);
+    // Loaded on demand, like the switching runs (iced-x86's wasm, cli-progress).
+    const { runSampleCommand } = await import('./sample/command.js');
+    return runSampleCommand(parsed);
+  }
   if (command !== 'run' && command !== 'checkpoint' && command !== 'restore') {
-    throw new ConfigError('command', `unknown command '${command}' (available: run, checkpoint, restore)`);
+    throw new ConfigError('command', `unknown command '${command}' (available: run, checkpoint, restore, sample)`);
   }
   if (rest.includes('-h') && rest.indexOf('-h') < (rest.findIndex((a) => !a.startsWith('-')) + 1 || rest.length)) {
     process.stdout.write(USAGE + '\n');

@@ -4,6 +4,7 @@ import { parseSize } from './guest/physmem.js';
 import { CPU_MODELS, TIME_LIMIT_EXIT_CODE, type CpuModelName, type RunOptions } from './run.js';
 
 export const USAGE = `usage: switchsim run [options] [--] <program> [guest args...]
+       switchsim sample [sampling options] [--] <program> [guest args...]  (switchsim sample --help)
        switchsim checkpoint --out FILE [--at m5|insts:N|seconds:S] [options] [--] <program> [guest args...]
        switchsim restore [options] <checkpoint file>
 
@@ -273,3 +274,196 @@ export function parseRunArgs(argv: string[], command: CliCommand = 'run'): Parse
   return parsed;
 }
 
+
+export const SAMPLE_USAGE = `usage: switchsim sample [options] [--] <program> [guest args...]
+
+SMARTS/FSA-style sampling: fast-forward on KVM between samples; each sample switches to o3,
+warms caches, TLBs and the branch predictor functionally, runs a detailed warm-up, measures a
+unit of instructions on o3, and switches back. Writes samples.csv, samples.json, stats.txt,
+stats.json and report.html into --out. The guest's stdout and stderr pass through.
+
+sampling options:
+  --interval-seconds S      host seconds of fast-forward between samples
+  --interval-insts N        instructions between samples (default 10M; on KVM host time at
+                            1 instruction per host cycle: this host has no PMU)
+                            each interval is jittered uniformly in [0.5, 1.5]x (see --seed)
+  --functional-warm-insts N functional warming per sample (default 200000)
+  --detailed-warm-insts W   detailed warm-up per sample on o3, stats discarded (default 20000)
+  --measure-insts U         measured unit per sample on o3 (default 20000)
+  --samples N               take N samples (then run the rest of the program on KVM)
+  --target-error E          or: sample until the relative confidence-interval half-width of
+                            IPC is <= E (default 3%), with at least --min-samples (default 8)
+  --confidence C            confidence level of the intervals (default 99.7%)
+  --min-samples N           minimum samples for --target-error (default 8)
+  --seed N                  seed of the interval jitter (default 0); runs with other seeds
+                            sample other points
+  --out DIR                 output directory (default ./switchsim-sample)
+  --config FILE             o3 configuration (JSON)
+  --fast-forward kvm|atomic fast-forward model (default kvm; atomic where /dev/kvm is missing)
+  --host-factor F           guest cycles per host cycle for the KVM regions (default 1.0)
+  --host-freq HZ            host clock for host time -> cycles (default: detected)
+  --guest-seed N            seed for the guest's getrandom and AT_RANDOM (default 0)
+  --validate                afterwards, run the whole program on o3 and compare its IPC with
+                            the sampled one (error, wall-time speedup; slow: o3 runs it all)
+  --max-seconds S, --mem-size SIZE, --allow-read DIR, --env NAME=VALUE, --unset-env NAME,
+  --clear-env, --no-glibc-baseline, -q/--quiet: as for switchsim run.
+  Sizes take k/M/G suffixes (10M); errors and confidences take % or a fraction (3% = 0.03).`;
+
+export interface ParsedSample {
+  options: RunOptions;
+  quiet: boolean;
+  interval: { seconds: number } | { insts: number };
+  functionalWarmInsts: number;
+  detailedWarmInsts: number;
+  measureInsts: number;
+  samples: number | null;
+  targetError: number;
+  confidence: number;
+  minSamples: number;
+  seed: string;
+  out: string;
+  fastForward?: 'kvm' | 'atomic';
+  validate: boolean;
+}
+
+/** A count with an optional k/M/G suffix (decimal): 200000, 200k, 10M. */
+export function parseCount(option: string, text: string | undefined, min = 1): number {
+  if (text === undefined) throw new ConfigError(option, 'needs a value');
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)([kmg]?)$/i.exec(text.trim());
+  if (!m) throw new ConfigError(option, `not a count: '${text}' (examples: 20000, 200k, 10M)`);
+  const scale = { '': 1, k: 1e3, m: 1e6, g: 1e9 }[m[2]!.toLowerCase()] ?? 1;
+  const n = Math.round(Number(m[1]) * scale);
+  if (!(n >= min)) throw new ConfigError(option, `must be >= ${min}`);
+  return n;
+}
+
+/** A fraction given as a percentage ("3%", "99.7%") or as a fraction ("0.03"); 0 < f < 1. */
+export function parseFraction(option: string, text: string | undefined): number {
+  if (text === undefined) throw new ConfigError(option, 'needs a value');
+  const t = text.trim();
+  const pct = t.endsWith('%');
+  const n = Number(pct ? t.slice(0, -1) : t);
+  if (!Number.isFinite(n)) throw new ConfigError(option, `not a percentage or fraction: '${text}' (examples: 3%, 0.03)`);
+  const f = pct || n >= 1 ? n / 100 : n;
+  if (!(f > 0 && f < 1)) throw new ConfigError(option, `must be between 0 and 100% (got '${text}')`);
+  return f;
+}
+
+/** Run options `switchsim sample` passes on to the run parser (with a value, or flags). */
+const SAMPLE_PASS_VALUE = new Set(['--mem-size', '--allow-read', '--env', '--unset-env', '--max-seconds', '--host-freq', '--host-factor', '--config']);
+const SAMPLE_PASS_FLAG = new Set(['--clear-env', '--no-glibc-baseline', '-q', '--quiet']);
+
+export function parseSampleArgs(argv: string[]): ParsedSample {
+  const pass: string[] = [];
+  let interval: ParsedSample['interval'] | undefined;
+  let functionalWarmInsts = 200_000;
+  let detailedWarmInsts = 20_000;
+  let measureInsts = 20_000;
+  let samples: number | null = null;
+  let targetError: number | undefined;
+  let confidence = 0.997;
+  let minSamples = 8;
+  let seed = '0';
+  let out = './switchsim-sample';
+  let fastForward: 'kvm' | 'atomic' | undefined;
+  let validate = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    let arg = argv[i]!;
+    let inline: string | undefined;
+    if (arg.startsWith('--') && arg.includes('=')) {
+      inline = arg.slice(arg.indexOf('=') + 1);
+      arg = arg.slice(0, arg.indexOf('='));
+    }
+    const val = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[++i];
+      if (v === undefined) throw new ConfigError(arg, 'needs a value');
+      return v;
+    };
+    if (arg === '--') break;
+    if (!arg.startsWith('-')) break;
+    switch (arg) {
+      case '--interval-seconds': {
+        if (interval) throw new ConfigError(arg, 'give --interval-seconds or --interval-insts, once');
+        const s = parseNumber(arg, val());
+        if (!(s > 0)) throw new ConfigError(arg, 'must be > 0');
+        interval = { seconds: s };
+        break;
+      }
+      case '--interval-insts':
+        if (interval) throw new ConfigError(arg, 'give --interval-seconds or --interval-insts, once');
+        interval = { insts: parseCount(arg, val()) };
+        break;
+      case '--functional-warm-insts':
+        functionalWarmInsts = parseCount(arg, val(), 0);
+        break;
+      case '--detailed-warm-insts':
+        detailedWarmInsts = parseCount(arg, val(), 0);
+        break;
+      case '--measure-insts':
+        measureInsts = parseCount(arg, val(), 1);
+        break;
+      case '--samples':
+        samples = parseCount(arg, val(), 1);
+        break;
+      case '--target-error':
+        targetError = parseFraction(arg, val());
+        break;
+      case '--confidence':
+        confidence = parseFraction(arg, val());
+        break;
+      case '--min-samples':
+        minSamples = parseCount(arg, val(), 2);
+        break;
+      case '--seed': {
+        const s = val();
+        if (!/^\d+$/.test(s)) throw new ConfigError(arg, `not a non-negative integer: '${s}'`);
+        seed = s;
+        break;
+      }
+      case '--out':
+        out = val();
+        break;
+      case '--fast-forward': {
+        const m = val();
+        if (m !== 'kvm' && m !== 'atomic') throw new ConfigError(arg, `expected kvm or atomic, got '${m}'`);
+        fastForward = m;
+        break;
+      }
+      case '--guest-seed':
+        pass.push('--seed', val());
+        break;
+      case '--validate':
+        validate = true;
+        break;
+      default:
+        if (SAMPLE_PASS_VALUE.has(arg)) pass.push(arg, val());
+        else if (SAMPLE_PASS_FLAG.has(arg)) {
+          if (inline !== undefined) throw new ConfigError(arg, 'takes no value');
+          pass.push(arg);
+        } else throw new ConfigError(arg, 'unknown option for switchsim sample (see switchsim sample --help)');
+    }
+  }
+  if (samples !== null && targetError !== undefined) throw new ConfigError('--samples', 'give --samples or --target-error, not both');
+  const rest = argv.slice(i);
+  if (rest[0] === '--') rest.shift();
+  if (rest.length === 0) throw new ConfigError('program', 'missing: switchsim sample [options] <program> [args...]');
+  const run = parseRunArgs([...pass, '--', ...rest], 'run');
+  return {
+    options: run.options,
+    quiet: run.quiet,
+    interval: interval ?? { insts: 10_000_000 },
+    functionalWarmInsts,
+    detailedWarmInsts,
+    measureInsts,
+    samples,
+    targetError: targetError ?? 0.03,
+    confidence,
+    minSamples,
+    seed,
+    out,
+    ...(fastForward ? { fastForward } : {}),
+    validate,
+  };
+}

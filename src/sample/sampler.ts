@@ -1,0 +1,401 @@
+/**
+ * `switchsim sample`: SMARTS/FSA-style sampling on a System of two models.
+ *
+ * Each sample: fast-forward on KVM (host time; the atomic CPU where there is no KVM) for one
+ * interval, jittered uniformly in [0.5, 1.5]× by a seeded PRNG (systematic sampling with a
+ * random phase) → switchTo('o3') → functional warming F (the functional core runs whole blocks
+ * and trains caches, TLBs and the branch predictor: fastWarming.ts) → detailed warm-up W on o3
+ * (stats discarded) → measured unit U on o3 → switchTo back. Until the sample count or the
+ * target relative error of IPC is reached (at least `minSamples`), then the rest of the program
+ * runs on the fast-forward model to its end. An exit inside a sample ends the study (the partial
+ * sample is dropped); m5ops are passed over.
+ */
+import { Kvm } from '../kvm/kvm.js';
+import type { KvmStats } from '../kvm/stats.js';
+import type { GuestFaultReport } from '../guest/faults.js';
+import { FastWarmer } from '../detailed/o3/fastWarming.js';
+import { exitCodeOf, TIME_LIMIT_EXIT_CODE } from '../run.js';
+import type { Stat } from '../stats.js';
+import { KVM_ASSUMED_IPC, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
+import { System } from '../switch/system.js';
+import { estimate, samplesNeeded, seededRandom } from './stats.js';
+import type { SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
+
+export type FastForwardModel = 'kvm' | 'atomic';
+
+export interface SampleOptions {
+  program: string;
+  args: string[];
+  argv0?: string;
+  env?: string[];
+  /** The guest's getrandom / AT_RANDOM seed (not the sampling seed). */
+  guestSeed?: bigint;
+  glibcBaseline?: boolean;
+  memSize?: number;
+  allowRead?: string[];
+  hostFreqHz?: number;
+  hostFactor?: number;
+  o3Config?: string;
+  capture?: boolean;
+  /** Fast-forward between samples: host seconds or instructions (KVM: host time at 1 IPC). */
+  interval: { seconds: number } | { insts: number };
+  functionalWarmInsts: number;
+  detailedWarmInsts: number;
+  measureInsts: number;
+  /** A fixed sample count, or null: sample until the target error (at least minSamples). */
+  samples: number | null;
+  targetError: number;
+  confidence: number;
+  /** Minimum samples before the target-error rule may stop (default 8). */
+  minSamples?: number;
+  /** Upper bound on samples with the target-error rule (default 10000). */
+  maxSamples?: number;
+  /** Seeds the interval jitter. */
+  seed: string;
+  /** Stop after this many wall seconds (exit code 124). */
+  maxSeconds?: number;
+  /** Default: kvm when /dev/kvm can be opened, else atomic. */
+  fastForward?: FastForwardModel;
+  onSample?: (rec: SampleRecord, summary: SamplingSummary) => void;
+  onInfo?: (message: string) => void;
+  onWarning?: (message: string) => void;
+}
+
+export type SampleEnd =
+  | { kind: 'exited'; status: number }
+  | { kind: 'faulted'; report: GuestFaultReport }
+  | { kind: 'timeLimit'; seconds: number };
+
+export interface SampleRunResult {
+  result: SamplingResult;
+  end: SampleEnd;
+  exitCode: number;
+  /** The study's summary as gem5-style stats (stats.txt / stats.json). */
+  stats: Stat[];
+  /** Notes for the user (how instructions map to time on KVM, the fast-forward model, …). */
+  notes: string[];
+  /** Whether the sampling rule was met (false: the program ended first). */
+  reachedTarget: boolean;
+  /** A sample started but the program ended inside it (dropped). */
+  partialDropped: boolean;
+  stdout: Buffer;
+  stderr: Buffer;
+  wallSeconds: number;
+}
+
+const STAT_PREFIX = 'system.o3_cpu.';
+
+function statValue(stats: readonly Stat[], name: string): number {
+  const s = stats.find((x) => x.name === STAT_PREFIX + name);
+  return typeof s?.value === 'number' ? s.value : NaN;
+}
+
+/** Key stats of a measured unit (o3 stats since the reset before it). */
+export function keyStatsOf(stats: readonly Stat[]): { cycles: number; insts: number; keyStats: Record<string, number> } {
+  const cycles = statValue(stats, 'numCycles');
+  const insts = statValue(stats, 'committedInsts');
+  const perKilo = (n: number) => (insts > 0 ? (n / insts) * 1000 : 0);
+  const keyStats: Record<string, number> = {
+    l1dMissRate: statValue(stats, 'dcache.overallMissRate'),
+    l1dMpki: perKilo(statValue(stats, 'dcache.overallMisses')),
+    l1iMpki: perKilo(statValue(stats, 'icache.overallMisses')),
+    branchMispredictsPki: perKilo(statValue(stats, 'commit.branchMispredicts')),
+  };
+  for (const k of Object.keys(keyStats)) if (!Number.isFinite(keyStats[k]!)) delete keyStats[k];
+  return { cycles, insts, keyStats };
+}
+
+function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number): SamplingSummary {
+  const ipc = estimate(samples.map((s) => s.ipc), opts.confidence);
+  const cpi = estimate(samples.map((s) => s.cpi), opts.confidence);
+  const kvmHostCycles = acc.kvmRunSeconds * freqHz;
+  const js = acc.jsInsts;
+  const base = kvmHostCycles * hostFactor;
+  const other = Math.max(0, totalSeconds - acc.kvmSeconds - acc.warmingSeconds - acc.detailedSeconds);
+  return {
+    samples: samples.length,
+    ipc,
+    cpi,
+    targetError: opts.targetError,
+    samplesNeeded: samples.length >= 2 ? samplesNeeded(ipc.cv, opts.targetError, opts.confidence) : NaN,
+    wholeProgram: {
+      cycles: base + js * cpi.mean,
+      low: base + js * cpi.low,
+      high: base + js * cpi.high,
+      kvmHostCycles,
+      hostFactor,
+      jsInsts: js,
+    },
+    hostSeconds: { kvm: acc.kvmSeconds, warming: acc.warmingSeconds, detailed: acc.detailedSeconds, other, total: totalSeconds },
+  };
+}
+
+interface Accounting {
+  /** KVM_RUN host seconds (the guest's time) of every fast-forward, the tail included. */
+  kvmRunSeconds: number;
+  /** Wall seconds of fast-forwarding (KVM or atomic). */
+  kvmSeconds: number;
+  warmingSeconds: number;
+  detailedSeconds: number;
+  /** Instructions executed on the JS models (atomic fast-forward, warming, o3). */
+  jsInsts: number;
+}
+
+export async function runSampling(opts: SampleOptions): Promise<SampleRunResult> {
+  const t0 = performance.now();
+  const since = () => (performance.now() - t0) / 1000;
+  const ff: FastForwardModel = opts.fastForward ?? (Kvm.probe().available ? 'kvm' : 'atomic');
+  const notes: string[] = [];
+  const system = await System.create({
+    models: [ff, 'o3'],
+    program: opts.program,
+    args: opts.args,
+    ...(opts.argv0 !== undefined ? { argv0: opts.argv0 } : {}),
+    ...(opts.env !== undefined ? { env: opts.env } : {}),
+    ...(opts.guestSeed !== undefined ? { seed: opts.guestSeed } : {}),
+    ...(opts.glibcBaseline !== undefined ? { glibcBaseline: opts.glibcBaseline } : {}),
+    ...(opts.memSize !== undefined ? { memSize: opts.memSize } : {}),
+    ...(opts.hostFreqHz !== undefined ? { hostFreqHz: opts.hostFreqHz } : {}),
+    ...(opts.hostFactor !== undefined ? { hostFactor: opts.hostFactor } : {}),
+    allowRead: opts.allowRead ?? [],
+    ...(opts.capture ? { capture: true } : {}),
+    ...(opts.o3Config !== undefined ? { o3Config: opts.o3Config } : {}),
+    ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+    ...(opts.onInfo ? { onInfo: opts.onInfo } : {}),
+  });
+  const freqHz = system.freqHz;
+  const hostFactor = system.hostFactor;
+  if (ff === 'kvm') {
+    notes.push(
+      `fast-forward on KVM; this host has no PMU, so KVM cannot count guest instructions: fast-forward lengths are host time, ` +
+        `instruction intervals are converted at ${KVM_ASSUMED_IPC} instruction per host cycle at ${(freqHz / 1e9).toFixed(2)} GHz, ` +
+        `and KVM regions enter the whole-program estimate as host cycles × host factor (${hostFactor})`,
+    );
+  } else {
+    notes.push('no usable /dev/kvm: fast-forward runs on the atomic CPU (exact instruction counts, much slower than KVM); its instructions enter the whole-program estimate at the sampled mean CPI');
+  }
+  const config: SamplingConfig = {
+    program: opts.program,
+    args: opts.args,
+    interval: opts.interval,
+    functionalWarmInsts: opts.functionalWarmInsts,
+    detailedWarmInsts: opts.detailedWarmInsts,
+    measureInsts: opts.measureInsts,
+    samples: opts.samples,
+    targetError: opts.targetError,
+    confidence: opts.confidence,
+    seed: opts.seed,
+    o3Config: opts.o3Config ?? null,
+    hostFreqHz: freqHz,
+    hostFactor,
+    fastForwardModel: ff,
+    minSamples: opts.minSamples ?? 8,
+  };
+  const minSamples = opts.minSamples ?? 8;
+  const maxSamples = opts.samples ?? opts.maxSamples ?? 10_000;
+  const rng = seededRandom(opts.seed);
+  const acc: Accounting = { kvmRunSeconds: 0, kvmSeconds: 0, warmingSeconds: 0, detailedSeconds: 0, jsInsts: 0 };
+  const samples: SampleRecord[] = [];
+  let end: SampleEnd | null = null;
+  let partialDropped = false;
+  let reachedTarget = false;
+
+  const timeLeft = () => (opts.maxSeconds !== undefined ? opts.maxSeconds - since() : Infinity);
+  const kvmRunSeconds = async (): Promise<number> => {
+    if (ff !== 'kvm') return 0;
+    const s: KvmStats = await (system.model('kvm') as KvmModel).client.stats();
+    return s.hostRunSeconds;
+  };
+  /** Ends the study on exit/fault; true when the run must stop. */
+  const ended = (out: ModelOutcome): boolean => {
+    if (out.kind === 'exited') end = { kind: 'exited', status: out.status };
+    else if (out.kind === 'faulted') end = { kind: 'faulted', report: out.report };
+    return end !== null;
+  };
+  /**
+   * Fast-forwards within `limit` (null: to the end), passing over m5ops and stopping early at
+   * the wall limit. Returns false when the guest ended or time ran out.
+   */
+  const fastForward = async (limit: { seconds: number } | { insts: number } | null): Promise<{ ok: boolean; runSeconds: number; insts: number; seconds: number }> => {
+    const m = system.model(ff);
+    const tStart = since();
+    const run0 = await kvmRunSeconds();
+    const insts0 = m.instructions();
+    let ok = true;
+    for (;;) {
+      const l: RunLimit = {};
+      if (limit && 'insts' in limit) {
+        const left = limit.insts - (m.instructions() - insts0);
+        if (left <= 0) break;
+        l.insts = left;
+      } else if (limit) {
+        const left = limit.seconds - (since() - tStart);
+        if (left <= 0) break;
+        l.seconds = left;
+      }
+      const tl = timeLeft();
+      if (tl <= 0) {
+        end = { kind: 'timeLimit', seconds: opts.maxSeconds! };
+        ok = false;
+        break;
+      }
+      if (tl !== Infinity) l.seconds = Math.min(l.seconds ?? Infinity, tl);
+      const out = await system.run(l);
+      if (ended(out)) {
+        ok = false;
+        break;
+      }
+      if (out.kind === 'limit' && !limit && timeLeft() > 0) continue;
+      if (out.kind === 'limit' && limit && 'seconds' in limit && ff === 'kvm') break; // the kick came: the interval is over
+    }
+    const runSeconds = (await kvmRunSeconds()) - run0;
+    const insts = m.instructions() - insts0;
+    const seconds = since() - tStart;
+    acc.kvmRunSeconds += runSeconds;
+    acc.kvmSeconds += seconds;
+    acc.jsInsts += insts;
+    return { ok, runSeconds, insts, seconds };
+  };
+  /** Runs exactly `n` instructions on o3 (m5ops passed over); false when the guest ended. */
+  const runO3 = async (n: number): Promise<boolean> => {
+    const o3 = system.model('o3');
+    const start = o3.instructions();
+    while (o3.instructions() - start < n) {
+      const out = await system.run({ insts: n - (o3.instructions() - start) });
+      if (ended(out)) return false;
+    }
+    return true;
+  };
+
+  const enough = (): boolean => {
+    if (samples.length >= maxSamples) return true;
+    if (opts.samples !== null) return false;
+    if (samples.length < Math.max(2, minSamples)) return false;
+    return estimate(samples.map((s) => s.ipc), opts.confidence).relativeError <= opts.targetError;
+  };
+
+  try {
+    await system.start(ff);
+    const o3 = system.model('o3') as O3Model;
+    const warmer = new FastWarmer(o3.cpu, o3.memSystem, o3.bpred);
+    while (!end && !enough()) {
+      // 1. Fast-forward one jittered interval.
+      const factor = 0.5 + rng();
+      let limit: { seconds: number } | { insts: number };
+      if ('seconds' in opts.interval) limit = { seconds: opts.interval.seconds * factor };
+      else if (ff === 'kvm') limit = { seconds: (opts.interval.insts * factor) / (freqHz * KVM_ASSUMED_IPC) };
+      else limit = { insts: Math.max(1, Math.round(opts.interval.insts * factor)) };
+      const f = await fastForward(limit);
+      if (!f.ok) break;
+      // 2. To the detailed model; functional warming.
+      const tw0 = performance.now();
+      await system.switchTo('o3');
+      const w = warmer.warm(opts.functionalWarmInsts);
+      o3.warmedInsts += w.insts;
+      acc.jsInsts += w.insts;
+      const warmingSeconds = (performance.now() - tw0) / 1000;
+      acc.warmingSeconds += warmingSeconds;
+      if (w.end) {
+        ended(w.end);
+        partialDropped = true;
+        break;
+      }
+      // 3. Detailed warm-up W (stats discarded), then the measured unit U.
+      const td0 = performance.now();
+      const o3Before = o3.instructions();
+      let ok = await runO3(opts.detailedWarmInsts);
+      await o3.resetStats();
+      if (ok) ok = await runO3(opts.measureInsts);
+      acc.jsInsts += o3.instructions() - o3Before;
+      const stats = await o3.stats();
+      const detailedSeconds = (performance.now() - td0) / 1000;
+      acc.detailedSeconds += detailedSeconds;
+      if (!ok) {
+        partialDropped = true;
+        break;
+      }
+      const k = keyStatsOf(stats);
+      const rec: SampleRecord = {
+        index: samples.length,
+        fastForwardSeconds: ff === 'kvm' ? f.runSeconds : f.seconds,
+        fastForwardHostCycles: ff === 'kvm' ? f.runSeconds * freqHz : 0,
+        functionalWarmInsts: w.insts,
+        detailedWarmInsts: opts.detailedWarmInsts,
+        measuredInsts: k.insts,
+        measuredCycles: k.cycles,
+        ipc: k.insts / k.cycles,
+        cpi: k.cycles / k.insts,
+        keyStats: k.keyStats,
+        hostSeconds: { kvm: f.seconds, warming: warmingSeconds, detailed: detailedSeconds },
+      };
+      if (ff === 'atomic') rec.fastForwardInsts = f.insts;
+      // 4. Back to fast-forwarding (not timed into the sample: switches count as "other").
+      await system.switchTo(ff);
+      samples.push(rec);
+      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since()));
+    }
+    if (!end) {
+      reachedTarget = true;
+      // The rest of the program at full speed.
+      await fastForward(null);
+    }
+    if (!end) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
+    const finalEnd: SampleEnd = end;
+    const wall = since();
+    const summary = summarize(samples, opts, acc, freqHz, hostFactor, wall);
+    const result: SamplingResult = { config, samples, summary };
+    const { stdout, stderr } = system.output();
+    const exitCode = finalEnd.kind === 'timeLimit' ? TIME_LIMIT_EXIT_CODE : exitCodeOf(finalEnd);
+    return { result, end: finalEnd, exitCode, stats: summaryStats(result), notes, reachedTarget, partialDropped, stdout, stderr, wallSeconds: wall };
+  } finally {
+    await system.close();
+  }
+}
+
+/** The study as gem5-style stats: every value with its description. */
+export function summaryStats(r: SamplingResult): Stat[] {
+  const s = r.summary;
+  const c = r.config;
+  const p = 'sampling';
+  const conf = `${(c.confidence * 100).toFixed(1)}%`;
+  const out: Stat[] = [
+    { name: `${p}.samples`, value: s.samples, desc: 'Samples measured (fast-forward, functional warming, detailed warm-up, measured unit)', unit: 'Count' },
+    { name: `${p}.functionalWarmInsts`, value: c.functionalWarmInsts, desc: 'Functional warming per sample (caches, TLBs, branch predictor; no timing)', unit: 'Count' },
+    { name: `${p}.detailedWarmInsts`, value: c.detailedWarmInsts, desc: 'Detailed warm-up per sample on o3 (stats discarded)', unit: 'Count' },
+    { name: `${p}.measureInsts`, value: c.measureInsts, desc: 'Measured unit per sample on o3', unit: 'Count' },
+  ];
+  for (const [metric, e] of [['ipc', s.ipc], ['cpi', s.cpi]] as const) {
+    const u = metric === 'ipc' ? 'Count/Cycle' : 'Cycle/Count';
+    out.push(
+      { name: `${p}.${metric}.mean`, value: e.mean, desc: `Mean ${metric.toUpperCase()} over the samples`, unit: u },
+      { name: `${p}.${metric}.stdDev`, value: e.stdDev, desc: `Sample standard deviation of ${metric.toUpperCase()} (n - 1)`, unit: u },
+      { name: `${p}.${metric}.cv`, value: e.cv, desc: `Coefficient of variation of ${metric.toUpperCase()} (stdDev / mean)`, unit: 'Ratio' },
+      { name: `${p}.${metric}.halfWidth`, value: e.halfWidth, desc: `Half-width of the ${conf} Student-t interval of the mean ${metric.toUpperCase()}`, unit: u },
+      { name: `${p}.${metric}.low`, value: e.low, desc: `Low end of the ${conf} interval of the mean ${metric.toUpperCase()}`, unit: u },
+      { name: `${p}.${metric}.high`, value: e.high, desc: `High end of the ${conf} interval of the mean ${metric.toUpperCase()}`, unit: u },
+      { name: `${p}.${metric}.relativeError`, value: e.relativeError, desc: `Half-width / mean of ${metric.toUpperCase()}`, unit: 'Ratio' },
+    );
+  }
+  out.push(
+    { name: `${p}.confidence`, value: c.confidence, desc: 'Confidence level of the intervals', unit: 'Ratio' },
+    { name: `${p}.targetError`, value: s.targetError, desc: 'Target relative error of the mean IPC', unit: 'Ratio' },
+    { name: `${p}.samplesNeeded`, value: s.samplesNeeded, desc: 'Samples needed for the target error at this CV: n >= (t * cv / target)^2', unit: 'Count' },
+    { name: `${p}.wholeProgram.cycles`, value: s.wholeProgram.cycles, desc: 'Whole-program cycles: KVM host cycles x host factor + JS-model instructions x mean CPI', unit: 'Cycle' },
+    { name: `${p}.wholeProgram.low`, value: s.wholeProgram.low, desc: 'Whole-program cycles, low end (from the CPI interval)', unit: 'Cycle' },
+    { name: `${p}.wholeProgram.high`, value: s.wholeProgram.high, desc: 'Whole-program cycles, high end (from the CPI interval)', unit: 'Cycle' },
+    { name: `${p}.wholeProgram.kvmHostCycles`, value: s.wholeProgram.kvmHostCycles, desc: 'Host cycles inside KVM_RUN over the whole run (host seconds x host frequency)', unit: 'Cycle' },
+    { name: `${p}.wholeProgram.hostFactor`, value: s.wholeProgram.hostFactor, desc: 'Guest cycles per host cycle applied to the KVM regions' },
+    { name: `${p}.wholeProgram.jsInsts`, value: s.wholeProgram.jsInsts, desc: 'Instructions executed on the JS models (warming, o3, atomic fast-forward)', unit: 'Count' },
+    { name: `${p}.hostFreqHz`, value: c.hostFreqHz, desc: 'Host clock used to convert host time to cycles', unit: 'Hz' },
+  );
+  const keys = new Set<string>();
+  for (const smp of r.samples) for (const k of Object.keys(smp.keyStats)) keys.add(k);
+  for (const k of [...keys].sort()) {
+    const vals = r.samples.map((x) => x.keyStats[k]).filter((v): v is number => v !== undefined);
+    out.push({ name: `${p}.keyStats.${k}.mean`, value: vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0, desc: `Mean over the samples of the measured units' ${k}` });
+  }
+  for (const [k, v] of Object.entries(s.hostSeconds)) {
+    out.push({ name: `${p}.hostSeconds.${k}`, value: v, desc: `Host seconds: ${k === 'kvm' ? 'fast-forwarding' : k === 'warming' ? 'functional warming (incl. the switch to o3)' : k === 'detailed' ? 'detailed warm-up and measurement on o3' : k === 'other' ? 'setup, switches back, writing' : 'the whole study'}`, unit: 's' });
+  }
+  return out;
+}

@@ -1,0 +1,125 @@
+/**
+ * The data of a sampling study and of the host-to-guest cycle-scaling benchmark: what
+ * `switchsim sample` writes (samples.json, samples.csv) and what report.html draws.
+ * Plain JSON (numbers, strings, arrays), so files and the report agree.
+ */
+
+/** One sample: fast-forward, functional warming, detailed warm-up W, measured unit U. */
+export interface SampleRecord {
+  index: number;
+  /** Host seconds of KVM fast-forward before this sample. */
+  fastForwardSeconds: number;
+  /** Host cycles of that fast-forward (seconds × host frequency). */
+  fastForwardHostCycles: number;
+  /** Instructions of functional warming (caches, TLBs, predictor; no timing). */
+  functionalWarmInsts: number;
+  /** Instructions of detailed warm-up on o3 (stats discarded). */
+  detailedWarmInsts: number;
+  /** The measured unit on o3. */
+  measuredInsts: number;
+  measuredCycles: number;
+  ipc: number;
+  cpi: number;
+  /** A few o3 stats of the measured unit (name → value), e.g. L1D miss rate, mispredicts/kinst. */
+  keyStats: Record<string, number>;
+  /** Host seconds spent on this sample in each model. */
+  hostSeconds: { kvm: number; warming: number; detailed: number };
+  /** Exact instructions of the fast-forward, when it ran on the atomic CPU (no KVM). */
+  fastForwardInsts?: number;
+}
+
+/** Mean, spread and Student-t interval of a per-sample metric. */
+export interface Estimate {
+  mean: number;
+  stdDev: number;
+  /** Coefficient of variation (stdDev / mean). */
+  cv: number;
+  /** Confidence level, e.g. 0.997. */
+  confidence: number;
+  /** Half-width of the interval (t × stdDev / √n). */
+  halfWidth: number;
+  low: number;
+  high: number;
+  /** halfWidth / mean. */
+  relativeError: number;
+}
+
+export interface SamplingSummary {
+  samples: number;
+  ipc: Estimate;
+  cpi: Estimate;
+  /** The target relative error asked for (e.g. 0.03), and the samples needed to reach it at this CV. */
+  targetError: number;
+  samplesNeeded: number;
+  /**
+   * Whole-program cycles: KVM regions (host cycles × hostFactor) plus the sampled regions
+   * (instructions × mean CPI); the interval comes from the CPI interval.
+   */
+  wholeProgram: {
+    cycles: number;
+    low: number;
+    high: number;
+    kvmHostCycles: number;
+    hostFactor: number;
+    jsInsts: number;
+  };
+  /** Host seconds per model over the whole study, and in total. */
+  hostSeconds: { kvm: number; warming: number; detailed: number; other: number; total: number };
+}
+
+export interface SamplingConfig {
+  program: string;
+  args: string[];
+  interval: { seconds: number } | { insts: number };
+  functionalWarmInsts: number;
+  detailedWarmInsts: number;
+  measureInsts: number;
+  samples: number | null;
+  targetError: number;
+  confidence: number;
+  seed: string;
+  o3Config: string | null;
+  hostFreqHz: number;
+  hostFactor: number;
+  /** The fast-forward model: kvm, or atomic where there is no KVM (or when asked for). */
+  fastForwardModel?: 'kvm' | 'atomic';
+  /** Minimum samples before the target-error rule may stop. */
+  minSamples?: number;
+}
+
+/** One row of the host-to-guest cycle-scaling table (a workload's region). */
+export interface ScalingRow {
+  workload: string;
+  region: string;
+  /** Exact instructions of the region (atomic CPU). */
+  insts: number;
+  /** KVM host time of the region and the cycles it stands for. */
+  hostSeconds: number;
+  hostCycles: number;
+  hostCpi: number;
+  /** o3 cycles and CPI of the same region (host-like config). */
+  o3Cycles: number;
+  o3Cpi: number;
+  /** o3 cycles / host cycles: this region's hostFactor. */
+  hostFactor: number;
+  /** Relative error of guest cycles estimated with the global factor, and with the workload's own. */
+  errorGlobal: number;
+  errorPerWorkload: number;
+}
+
+export interface ScalingTable {
+  hostFreqHz: number;
+  /** The one factor fitted over every row (least squares through the origin). */
+  globalFactor: number;
+  rows: ScalingRow[];
+}
+
+export interface SamplingResult {
+  config: SamplingConfig;
+  samples: SampleRecord[];
+  summary: SamplingSummary;
+  /** The cycle-scaling table, when the report includes one. */
+  scaling?: ScalingTable;
+  /** Validation against a full o3 run, when one was done. */
+  validation?: { fullIpc: number; fullWallSeconds: number; sampledWallSeconds: number; error: number; speedup: number };
+}
