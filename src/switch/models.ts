@@ -447,7 +447,6 @@ export class KvmModel implements CpuModel {
   readonly name = 'kvm' as const;
   readonly exactInstructions = false;
   private _state: ModelState = 'idle';
-  private hostRunBase = 0;
   private statsBase: KvmStats | null = null;
 
   constructor(
@@ -549,7 +548,6 @@ export class KvmModel implements CpuModel {
           m5ops: diffCounts(s.m5ops, b.m5ops),
         }
       : s;
-    void this.hostRunBase;
     return kvmStatsList(d, 'system.kvm_cpu');
   }
 
