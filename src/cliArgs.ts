@@ -303,6 +303,10 @@ sampling options:
   --host-factor F           guest cycles per host cycle for the KVM regions (default 1.0)
   --host-freq HZ            host clock for host time -> cycles (default: detected)
   --guest-seed N            seed for the guest's getrandom and AT_RANDOM (default 0)
+  --scaling FILE            a cycle-scaling table (npm run bench:scaling writes
+                            bench/results/scaling.json): shown in report.html, and without
+                            --host-factor its factor for this workload (else its global one)
+                            scales the KVM regions of the whole-program estimate
   --validate                afterwards, run the whole program on o3 and compare its IPC with
                             the sampled one (error, wall-time speedup; slow: o3 runs it all)
   --max-seconds S, --mem-size SIZE, --allow-read DIR, --env NAME=VALUE, --unset-env NAME,
@@ -324,6 +328,8 @@ export interface ParsedSample {
   out: string;
   fastForward?: 'kvm' | 'atomic';
   validate: boolean;
+  /** A cycle-scaling table (bench/results/scaling.json) for the report and the hostFactor. */
+  scaling?: string;
 }
 
 /** A count with an optional k/M/G suffix (decimal): 200000, 200k, 10M. */
@@ -367,6 +373,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
   let out = './switchsim-sample';
   let fastForward: 'kvm' | 'atomic' | undefined;
   let validate = false;
+  let scaling: string | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
     let arg = argv[i]!;
@@ -437,6 +444,9 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
       case '--validate':
         validate = true;
         break;
+      case '--scaling':
+        scaling = val();
+        break;
       default:
         if (SAMPLE_PASS_VALUE.has(arg)) pass.push(arg, val());
         else if (SAMPLE_PASS_FLAG.has(arg)) {
@@ -465,5 +475,6 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
     out,
     ...(fastForward ? { fastForward } : {}),
     validate,
+    ...(scaling !== undefined ? { scaling } : {}),
   };
 }

@@ -4,7 +4,8 @@
  * on stderr (stdout is the guest's) and writes samples.csv, samples.json, stats.txt/stats.json
  * and report.html into --out.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { ParsedSample } from '../cliArgs.js';
@@ -14,7 +15,7 @@ import { writeStats } from '../stats.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { runSampling, type SampleRunResult } from './sampler.js';
 import { samplesCsv, toJson } from './stats.js';
-import type { Estimate, SampleRecord, SamplingResult, SamplingSummary } from './types.js';
+import type { Estimate, SampleRecord, SamplingResult, SamplingSummary, ScalingRow, ScalingTable } from './types.js';
 
 export interface SampleFiles {
   csv: string;
@@ -35,6 +36,39 @@ export function writeSamplingOutputs(dir: string, r: SampleRunResult): SampleFil
   // report.html reads the same data as samples.json (non-finite numbers as null there too).
   const report = writeReport(dir, JSON.parse(toJson(r.result)) as SamplingResult);
   return { csv, json, statsTxt: path.join(dir, 'stats.txt'), statsJson: path.join(dir, 'stats.json'), report };
+}
+
+/** Reads a ScalingTable (bench/scaling.ts output), checking what the report and the estimate use. */
+export function loadScalingTable(file: string): ScalingTable & { perWorkloadFactor?: Record<string, number> } {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError('--scaling', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const t = v as Partial<ScalingTable> & { perWorkloadFactor?: unknown };
+  const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  if (typeof v !== 'object' || v === null || !num(t.hostFreqHz) || !num(t.globalFactor) || !(t.globalFactor! > 0) || !Array.isArray(t.rows)) {
+    throw new ConfigError('--scaling', `${file} is not a cycle-scaling table (hostFreqHz, globalFactor > 0, rows)`);
+  }
+  const fields = ['workload', 'region', 'insts', 'hostSeconds', 'hostCycles', 'hostCpi', 'o3Cycles', 'o3Cpi', 'hostFactor', 'errorGlobal', 'errorPerWorkload'] as const;
+  t.rows.forEach((r, i) => {
+    for (const f of fields) {
+      const x = (r as unknown as Record<string, unknown>)[f];
+      if (f === 'workload' || f === 'region' ? typeof x !== 'string' : typeof x !== 'number') {
+        throw new ConfigError('--scaling', `${file}: rows[${i}].${f} is missing or of the wrong type`);
+      }
+    }
+  });
+  const per = t.perWorkloadFactor;
+  const perWorkloadFactor =
+    typeof per === 'object' && per !== null && Object.values(per).every((x) => num(x) && (x as number) > 0) ? (per as Record<string, number>) : undefined;
+  return {
+    hostFreqHz: t.hostFreqHz!,
+    globalFactor: t.globalFactor!,
+    rows: t.rows.map((r) => Object.fromEntries(fields.map((f) => [f, r[f]])) as unknown as ScalingRow),
+    ...(perWorkloadFactor ? { perWorkloadFactor } : {}),
+  };
 }
 
 function fmt(x: number, digits = 3): string {
@@ -81,6 +115,12 @@ export async function runSampleCommand(p: ParsedSample): Promise<number> {
     bar.start(barTotal, 0, { ipc: 'n/a', ci: 'n/a', rel: 'n/a' });
   };
   const o = p.options;
+  const scaling = p.scaling ? loadScalingTable(p.scaling) : undefined;
+  if (scaling && o.hostFactor === undefined) {
+    const own = scaling.perWorkloadFactor?.[path.basename(o.program)];
+    o.hostFactor = own ?? scaling.globalFactor;
+    info(`host factor ${o.hostFactor.toFixed(4)} from ${p.scaling} (${own !== undefined ? `calibrated for ${path.basename(o.program)}` : 'the global factor: this program is not in the table'})`);
+  }
   startBar();
   let r: SampleRunResult;
   try {
@@ -181,6 +221,7 @@ export async function runSampleCommand(p: ParsedSample): Promise<number> {
     r.result.validation = v;
     info(`validation: full o3 IPC ${fmt(v.fullIpc, 4)} (${full.insts} instructions, ${v.fullWallSeconds.toFixed(2)} s) vs sampled ${fmt(s.ipc.mean, 4)}: error ${pct(v.error)}, wall-time speedup ${v.speedup.toFixed(1)}x`);
   }
+  if (scaling) r.result.scaling = scaling;
   const files = writeSamplingOutputs(p.out, r);
   info(`wrote ${files.csv}, ${files.json}, ${files.statsTxt}, ${files.statsJson}, ${files.report}`);
   if (r.end.kind === 'faulted') process.stderr.write(`switchsim: ${formatFaultReport(r.end.report)}\n`);
