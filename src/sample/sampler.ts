@@ -218,11 +218,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
    */
   const fastForward = async (limit: { seconds: number } | { insts: number } | null): Promise<{ ok: boolean; runSeconds: number; insts: number; seconds: number }> => {
     const m = system.model(ff);
-    const tStart = since();
     const run0 = await kvmRunSeconds();
     const insts0 = m.instructions();
+    // The interval starts now, after the stats round trip (it can take longer than a short interval).
+    const tStart = since();
     let ok = true;
-    for (;;) {
+    for (let first = true; ; first = false) {
       const l: RunLimit = {};
       if (limit && 'insts' in limit) {
         const left = limit.insts - (m.instructions() - insts0);
@@ -230,8 +231,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         l.insts = left;
       } else if (limit) {
         const left = limit.seconds - (since() - tStart);
-        if (left <= 0) break;
-        l.seconds = left;
+        if (left <= 0 && !first) break;
+        l.seconds = Math.max(left, 1e-5);
       }
       const tl = timeLeft();
       if (tl <= 0) {
