@@ -19,7 +19,7 @@ import type { Stat } from '../stats.js';
 import { KVM_ASSUMED_IPC, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
 import { System } from '../switch/system.js';
 import { estimate, samplesNeeded, seededRandom } from './stats.js';
-import type { SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
+import type { Estimate, SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
 
 export type FastForwardModel = 'kvm' | 'atomic';
 
@@ -105,8 +105,24 @@ export function keyStatsOf(stats: readonly Stat[]): { cycles: number; insts: num
   return { cycles, insts, keyStats };
 }
 
-function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number): SamplingSummary {
-  const ipc = estimate(samples.map((s) => s.ipc), opts.confidence);
+/**
+ * The whole-program IPC from the samples, by how they were placed (SamplingSummary.estimator):
+ * uniform in host time (KVM) → mean of IPCs; uniform in instructions (atomic) → 1 / mean CPI.
+ */
+export function ipcEstimate(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean): Estimate {
+  const perSample = estimate(samples.map((s) => s.ipc), confidence);
+  if (!instructionUniform) return perSample;
+  const cpi = estimate(samples.map((s) => s.cpi), confidence);
+  const mean = cpi.mean > 0 ? 1 / cpi.mean : NaN;
+  const low = cpi.high > 0 ? 1 / cpi.high : 0;
+  const high = cpi.low > 0 ? 1 / cpi.low : Infinity;
+  const halfWidth = (high - low) / 2;
+  // The spread of the estimate is the CPI's (a ratio estimator): its CV drives the sample count.
+  return { mean, stdDev: perSample.stdDev, cv: cpi.cv, confidence, halfWidth, low, high, relativeError: cpi.relativeError };
+}
+
+function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number, instructionUniform: boolean): SamplingSummary {
+  const ipc = ipcEstimate(samples, opts.confidence, instructionUniform);
   const cpi = estimate(samples.map((s) => s.cpi), opts.confidence);
   const kvmHostCycles = acc.kvmRunSeconds * freqHz;
   const js = acc.jsInsts;
@@ -114,6 +130,7 @@ function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: A
   const other = Math.max(0, totalSeconds - acc.kvmSeconds - acc.warmingSeconds - acc.detailedSeconds);
   return {
     samples: samples.length,
+    estimator: instructionUniform ? 'inverseMeanCpi' : 'meanIpc',
     ipc,
     cpi,
     targetError: opts.targetError,
@@ -247,7 +264,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         break;
       }
       if (out.kind === 'limit' && !limit && timeLeft() > 0) continue;
-      if (out.kind === 'limit' && limit && 'seconds' in limit && ff === 'kvm') break; // the kick came: the interval is over
+      // A 'limit' stop before the interval's time is up (a stale kick) just runs on: the loop
+      // ends when the wall-clock interval is over.
     }
     const runSeconds = (await kvmRunSeconds()) - run0;
     const insts = m.instructions() - insts0;
@@ -272,7 +290,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     if (samples.length >= maxSamples) return true;
     if (opts.samples !== null) return false;
     if (samples.length < Math.max(2, minSamples)) return false;
-    return estimate(samples.map((s) => s.ipc), opts.confidence).relativeError <= opts.targetError;
+    return ipcEstimate(samples, opts.confidence, ff === 'atomic').relativeError <= opts.targetError;
   };
 
   try {
@@ -333,7 +351,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       // 4. Back to fast-forwarding (not timed into the sample: switches count as "other").
       await system.switchTo(ff);
       samples.push(rec);
-      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since()));
+      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic'));
     }
     if (!end) {
       reachedTarget = true;
@@ -343,7 +361,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     if (!end) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
     const finalEnd: SampleEnd = end;
     const wall = since();
-    const summary = summarize(samples, opts, acc, freqHz, hostFactor, wall);
+    const summary = summarize(samples, opts, acc, freqHz, hostFactor, wall, ff === 'atomic');
     const result: SamplingResult = { config, samples, summary };
     const { stdout, stderr } = system.output();
     const exitCode = finalEnd.kind === 'timeLimit' ? TIME_LIMIT_EXIT_CODE : exitCodeOf(finalEnd);

@@ -46,6 +46,14 @@ export interface Estimate {
 
 export interface SamplingSummary {
   samples: number;
+  /**
+   * How `ipc` estimates the whole program's IPC. Samples placed uniformly in host time (KVM
+   * fast-forward: no instruction counter) weight every stretch of time alike, so the plain mean
+   * of the per-sample IPCs estimates instructions / cycles; samples placed uniformly in
+   * instructions (atomic fast-forward) need the ratio estimator 1 / mean CPI (its interval is the
+   * CPI interval inverted). Absent in older files: 'meanIpc'.
+   */
+  estimator?: 'meanIpc' | 'inverseMeanCpi';
   ipc: Estimate;
   cpi: Estimate;
   /** The target relative error asked for (e.g. 0.03), and the samples needed to reach it at this CV. */

@@ -65,13 +65,13 @@ describe('bench summary', () => {
   it('reads sampling.json as flat rows or as SamplingResults', () => {
     put('sampling.json', { targetError: 0.03, rows: [{ workload: 'phases', args: ['3'], samples: 30, sampledIpc: 1.234, fullIpc: 1.25, error: -0.0128, sampledWallSeconds: 20, fullWallSeconds: 400, speedup: 20 }] });
     let md = renderSummary(dir);
-    expect(md).toContain('| phases | 3 | 30 | 1.234 | 1.250 | -1.28% | 20.0 s | 400.0 s | 20.0× |');
+    expect(md).toContain('| phases | 3 | 1.250 | 1.234 ± n/a | -1.28% | 30 | 400.0 s | 20.0 s | 20.0× |');
     expect(md).toMatch(/\| Sampling speed and error \| sampling\.json \| ok \| max abs IPC error 1\.28% \(target 3\.0%\), speedup geomean 20\.0×/);
     put('sampling.json', { generatedAt: 'g', studies: [makeResult({ validation: true })] });
     md = renderSummary(dir);
-    expect(md).toContain('| workloads/build/phases | 3 1000000 | 30 | 1.234 | 0.017 | 1.250 | -1.28% | 20.0 s | 400.0 s | 20.0× |');
+    expect(md).toContain('| workloads/build/phases | 3 1000000 | 1.250 | 1.234 ± 0.017 | -1.28% | 30 | 400.0 s | 20.0 s | 20.0× |');
     put('sampling.json', makeResult({ validation: true }));
-    expect(renderSummary(dir)).toContain('| workloads/build/phases | 3 1000000 | 30 | 1.234 |');
+    expect(renderSummary(dir)).toContain('| workloads/build/phases | 3 1000000 | 1.250 | 1.234 ± 0.017 |');
   });
 
   it('reads scaling.json (ScalingTable plus analysis)', () => {
