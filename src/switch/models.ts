@@ -121,6 +121,25 @@ function snapshotWithClock(ctx: JsModelContext, cpu: AtomicCPU): ProcessState {
   ctx.process.guestTimeNs = cpu.guestTimeNs();
   return ctx.process.snapshot();
 }
+
+/**
+ * A JS model takes a handoff: the main thread's process adopts the state in place, the
+ * functional core the registers and the guest clock. Another model may have written code or
+ * changed mappings: decoded code stays only if the pages it came from are unchanged (returned).
+ */
+function takeJsHandoff(ctx: JsModelContext, cpu: AtomicCPU, h: Handoff, fingerprint: ReadonlyMap<number, number> | null): boolean {
+  const p = ctx.process;
+  p.adopt(decodeProcessState(h.processState, p.aspace.phys.size, p.aspace));
+  const kept = cpu.revalidateCode(fingerprint);
+  cpu.setThreadContext(decodeThreadContext(h.threadContext));
+  cpu.startClock(p.guestTimeNs);
+  return kept;
+}
+
+/** A JS model's handoff: its functional core's registers and the main thread's process. */
+function jsHandoff(ctx: JsModelContext, cpu: AtomicCPU): Handoff {
+  return { threadContext: encodeThreadContext(cpu.getThreadContext()), processState: encodeProcessState(snapshotWithClock(ctx, cpu)) };
+}
 const O3_SLICE = 20_000;
 
 function endOf(out: AtomicOutcome): ModelOutcome | null {
@@ -163,13 +182,7 @@ export class AtomicModel implements CpuModel {
 
   takeOverFrom(h: Handoff): Promise<void> {
     if (this._state !== 'idle') throw new ModelStateError('atomic', 'takeOverFrom', this._state);
-    const p = this.ctx.process;
-    p.adopt(decodeProcessState(h.processState, p.aspace.phys.size, p.aspace));
-    // Another model may have written code or changed mappings: decoded code stays only if the
-    // pages it came from are unchanged.
-    this.cpu.revalidateCode(this.codeFingerprint);
-    this.cpu.setThreadContext(decodeThreadContext(h.threadContext));
-    this.cpu.startClock(p.guestTimeNs);
+    takeJsHandoff(this.ctx, this.cpu, h, this.codeFingerprint);
     this._state = 'active';
     return Promise.resolve();
   }
@@ -218,7 +231,7 @@ export class AtomicModel implements CpuModel {
 
   switchOut(): Promise<Handoff> {
     if (this._state !== 'drained') throw new ModelStateError('atomic', 'switchOut', this._state);
-    const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(snapshotWithClock(this.ctx, this.cpu)) };
+    const h = jsHandoff(this.ctx, this.cpu);
     this.codeFingerprint = this.cpu.codeFingerprint();
     this._state = 'idle';
     return Promise.resolve(h);
@@ -310,11 +323,7 @@ export class O3Model implements CpuModel {
 
   takeOverFrom(h: Handoff): Promise<void> {
     if (this._state !== 'idle') throw new ModelStateError('o3', 'takeOverFrom', this._state);
-    const p = this.ctx.process;
-    p.adopt(decodeProcessState(h.processState, p.aspace.phys.size, p.aspace));
-    if (!this.cpu.revalidateCode(this.codeFingerprint)) this.stream.invalidate();
-    this.cpu.setThreadContext(decodeThreadContext(h.threadContext));
-    this.cpu.startClock(p.guestTimeNs);
+    if (!takeJsHandoff(this.ctx, this.cpu, h, this.codeFingerprint)) this.stream.invalidate();
     this.o3.resume();
     this._state = 'active';
     return Promise.resolve();
@@ -395,7 +404,7 @@ export class O3Model implements CpuModel {
 
   switchOut(): Promise<Handoff> {
     if (this._state !== 'drained') throw new ModelStateError('o3', 'switchOut', this._state);
-    const h = { threadContext: encodeThreadContext(this.cpu.getThreadContext()), processState: encodeProcessState(snapshotWithClock(this.ctx, this.cpu)) };
+    const h = jsHandoff(this.ctx, this.cpu);
     this.codeFingerprint = this.cpu.codeFingerprint();
     this._state = 'idle';
     return Promise.resolve(h);

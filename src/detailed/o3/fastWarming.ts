@@ -9,7 +9,7 @@
  * Same training as `warmFunctionally` (warming.ts) over the instruction stream, in block order
  * (within a block, instruction fetches are warmed before the block's data accesses).
  */
-import { Decoder, DecoderOptions, FlowControl } from 'iced-x86';
+import { Decoder, DecoderOptions } from 'iced-x86';
 import type { AtomicCPU, AtomicOutcome } from '../atomicCpu.js';
 import type { Block } from '../decode.js';
 import { M5OP_SIZE, M5OP_VADDR } from '../../guest/layout.js';
@@ -17,6 +17,7 @@ import type { M5OpCall } from '../../guest/m5ops.js';
 import type { BranchPredictorUnit } from './bpred/branchUnit.js';
 import type { MemSystem } from './mem/hierarchy.js';
 import { TracingMemory } from './tracingMemory.js';
+import { branchKind } from './trace.js';
 import type { BranchKind } from './types.js';
 
 const LINE = 64;
@@ -30,24 +31,6 @@ export interface FastWarmResult {
   m5ops: M5OpCall[];
 }
 
-function kindOf(flow: FlowControl): BranchKind | null {
-  switch (flow) {
-    case FlowControl.ConditionalBranch:
-      return 'cond';
-    case FlowControl.UnconditionalBranch:
-      return 'uncond';
-    case FlowControl.IndirectBranch:
-      return 'indirect';
-    case FlowControl.Call:
-      return 'call';
-    case FlowControl.IndirectCall:
-      return 'indirectCall';
-    case FlowControl.Return:
-      return 'ret';
-    default:
-      return null;
-  }
-}
 
 /** No branch at the end of the block (cached as this, so `undefined` means "not looked up"). */
 const NONE = 'none' as const;
@@ -84,7 +67,7 @@ export class FastWarmer {
               const dec = new Decoder(64, bytes, DecoderOptions.None);
               dec.ip = BigInt(pc);
               const ins = dec.decode();
-              k = kindOf(ins.flowControl) ?? NONE;
+              k = branchKind(ins.flowControl) ?? NONE;
               ins.free();
               dec.free();
             }

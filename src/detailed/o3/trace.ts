@@ -89,7 +89,8 @@ function classOf(m: Mnemonic, name: string, usesXmm: boolean): OpClass {
   return 'SimdAlu';
 }
 
-function branchKind(flow: FlowControl): BranchKind | null {
+/** The predictor's branch kind of an instruction's flow control (null: not a branch). */
+export function branchKind(flow: FlowControl): BranchKind | null {
   switch (flow) {
     case FlowControl.ConditionalBranch:
       return 'cond';
