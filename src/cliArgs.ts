@@ -5,7 +5,7 @@ import { CPU_MODELS, TIME_LIMIT_EXIT_CODE, type CpuModelName, type RunOptions } 
 
 export const USAGE = `usage: switchsim run [options] [--] <program> [guest args...]
        switchsim sample [sampling options] [--] <program> [guest args...]  (switchsim sample --help)
-       switchsim checkpoint --out FILE [--at m5|insts:N|seconds:S] [options] [--] <program> [guest args...]
+       switchsim checkpoint --out FILE [--at m5|roi|insts:N|seconds:S] [options] [--] <program> [guest args...]
        switchsim restore [options] <checkpoint file>
 
 run: runs a static x86-64 Linux program in syscall-emulation mode, on one CPU model or
