@@ -42,7 +42,7 @@ async function fullO3Ipc(name: string, args: string[]): Promise<{ ipc: number; i
 describeKvm('switchsim sample', () => {
   it('samples a workload on KVM + o3 and writes samples.csv, samples.json, stats and report.html; stdout is native', () => {
     const out = path.join(tmp, 'matmul');
-    const args = ['200'];
+    const args = ['400']; // long enough on KVM (~80 ms) that 3 samples fit even when a loaded host stretches the intervals
     const r = switchsim([
       'sample', '--samples', '3', '--interval-insts', '2M', '--functional-warm-insts', '50k', '--detailed-warm-insts', '5k',
       '--measure-insts', '10k', '--seed', '5', '--clear-env', '--out', out, workloadPath('matmul_int'), ...args,
