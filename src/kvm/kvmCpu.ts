@@ -89,6 +89,11 @@ const RFLAGS_TF = 0x100n;
 const RFLAGS_RF = 0x10000n;
 const DEBUG_VECTOR = 1;
 const DOORBELL = BigInt(SE_SYSCALL_DOORBELL_PHYS);
+/**
+ * RF (resume flag) is cleared by the CPU after the next instruction; KVM can report it set when
+ * KVM_RUN was interrupted around a restarted instruction. It is not program state: a handed-out
+ * ThreadContext never carries it (the JS cores would keep it set forever).
+ */
 /** What SYSRET restores from R11 (Linux: everything but RF and VM), bit 1 forced. */
 const SYSRET_RFLAGS_MASK = 0x3c7fd7n;
 
@@ -246,7 +251,7 @@ export class KvmCPU {
       version: 1,
       gpr,
       rip: readSyncReg(run, 'rip'),
-      rflags: readSyncReg(run, 'rflags'),
+      rflags: readSyncReg(run, 'rflags') & ~RFLAGS_RF,
       fsBase: readSyncSegmentBase(run, 'fs'),
       gsBase: readSyncSegmentBase(run, 'gs'),
       seg: { cs: seg('cs'), ss: seg('ss'), ds: seg('ds'), es: seg('es'), fs: seg('fs'), gs: seg('gs') },
@@ -268,7 +273,7 @@ export class KvmCPU {
       version: 1,
       gpr,
       rip: readSyncReg(run, 'rip'),
-      rflags: readSyncReg(run, 'rflags'),
+      rflags: readSyncReg(run, 'rflags') & ~RFLAGS_RF,
       fsBase: readSyncSegmentBase(run, 'fs'),
       gsBase: readSyncSegmentBase(run, 'gs'),
       seg: { cs: seg('cs'), ss: seg('ss'), ds: seg('ds'), es: seg('es'), fs: seg('fs'), gs: seg('gs') },
