@@ -24,6 +24,8 @@ export class Tlb {
   readonly numSets: number;
   private readonly tags: Float64Array;
   private readonly stamp: Float64Array;
+  /** page → way, so a hit needs no scan of the set (a miss still scans it for the LRU way). */
+  private readonly where = new Map<number, number>();
   private clock = 0;
   private lastPage = -1;
   private accesses = 0;
@@ -46,19 +48,21 @@ export class Tlb {
 
   /** Translates the page of `addr` (true on a hit), installing it on a miss. */
   private lookup(page: number): boolean {
+    const hit = this.where.get(page);
+    if (hit !== undefined) {
+      this.stamp[hit] = ++this.clock;
+      return true;
+    }
     const a = this.p.assoc;
     const base = (page % this.numSets) * a;
     let victim = base;
-    for (let w = base; w < base + a; w++) {
-      if (this.tags[w] === page) {
-        this.stamp[w] = ++this.clock;
-        return true;
-      }
-      // Invalid entries have stamp 0, so the minimum stamp is an invalid entry or the LRU one.
-      if (this.stamp[w]! < this.stamp[victim]!) victim = w;
-    }
+    // Invalid entries have stamp 0, so the minimum stamp is an invalid entry or the LRU one.
+    for (let w = base + 1; w < base + a; w++) if (this.stamp[w]! < this.stamp[victim]!) victim = w;
+    const old = this.tags[victim]!;
+    if (old !== -1) this.where.delete(old);
     this.tags[victim] = page;
     this.stamp[victim] = ++this.clock;
+    this.where.set(page, victim);
     return false;
   }
 
@@ -75,11 +79,7 @@ export class Tlb {
 
   /** Whether the page of `addr` is present (no side effects). */
   contains(addr: number): boolean {
-    const page = Math.floor(addr / this.p.pageSize);
-    const a = this.p.assoc;
-    const base = (page % this.numSets) * a;
-    for (let w = base; w < base + a; w++) if (this.tags[w] === page) return true;
-    return false;
+    return this.where.has(Math.floor(addr / this.p.pageSize));
   }
 
   /** Functional warming: installs/touches the translation, no timing, no stats. */
@@ -93,6 +93,7 @@ export class Tlb {
   invalidateAll(): void {
     this.tags.fill(-1);
     this.stamp.fill(0);
+    this.where.clear();
     this.lastPage = -1;
   }
 
