@@ -644,6 +644,11 @@ export async function loadCheckpointAsync(file: string, phys: PhysicalMemory, op
   } catch (e) {
     throw new CheckpointError(file, 'io', `cannot read checkpoint: ${(e as Error).message}`, undefined, { cause: e });
   }
+  return restoreCheckpointAsync(file, data, phys, opts);
+}
+
+/** loadCheckpointAsync on bytes already in memory; `file` only names them in errors. */
+export async function restoreCheckpointAsync(file: string, data: Uint8Array, phys: PhysicalMemory, opts: RestoreOptions): Promise<LoadedCheckpoint> {
   // Decode and start decompressing (into fresh buffers, on libuv's pool) while this thread
   // computes the sha256; a checksum mismatch wins over any other complaint about the payload.
   const { body, stored } = checkFrame(file, data);

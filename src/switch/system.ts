@@ -44,7 +44,7 @@ import { loadO3Config, o3Config, type O3Config } from '../detailed/o3/config.js'
 import { ConfigError, InternalError } from '../errors.js';
 import { prepareRun, type RunOptions } from '../run.js';
 import type { Stat } from '../stats.js';
-import { loadCheckpointAsync, saveCheckpointAsync, unpackCheckpointPayload, type CheckpointInfo } from './checkpoint.js';
+import { restoreCheckpointAsync, saveCheckpointAsync, unpackCheckpointPayload, type CheckpointInfo } from './checkpoint.js';
 import { CheckpointError } from './errors.js';
 import { AtomicModel, KvmModel, O3Model, type CpuModel, type Handoff, type JsModelContext, type ModelOutcome, type RunLimit } from './models.js';
 import { ExecutionToken, RunTimeline, type CpuModelName } from './token.js';
@@ -140,9 +140,11 @@ export class System {
 
   /** Restores a checkpoint (any model may continue it). Memory size comes from the file. */
   static async fromCheckpoint(file: string, opts: SystemOptions): Promise<{ system: System; info: CheckpointInfo; config: Record<string, unknown>; stats: unknown; cpu: string }> {
+    let bytes: Buffer;
     let head: Record<string, unknown>;
     try {
-      head = unpackCheckpointPayload(readFileSync(file));
+      bytes = readFileSync(file);
+      head = unpackCheckpointPayload(bytes);
     } catch (e) {
       if (e instanceof CheckpointError) throw e;
       throw new CheckpointError(file, 'format', `cannot read the checkpoint: ${(e as Error).message}`);
@@ -155,7 +157,8 @@ export class System {
     let stats: unknown = [];
     let cpu = '';
     const system = await System.boot({ ...opts, memSize, hostFactor: opts.hostFactor ?? saved.hostFactor ?? 1 }, memSize, opts.hostFreqHz ?? saved.freqHz, async (phys, _aspace, _cpuid, io, warn) => {
-      const loaded = await loadCheckpointAsync(file, phys, { allowRead: opts.allowRead ?? [], io, warn });
+      // The bytes read for the header above: the file is read once.
+      const loaded = await restoreCheckpointAsync(file, bytes, phys, { allowRead: opts.allowRead ?? [], io, warn });
       info = loaded.info;
       config = loaded.config;
       stats = loaded.stats;

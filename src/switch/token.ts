@@ -94,7 +94,7 @@ export class RunTimeline {
   }
 }
 
-/** The first pair of intervals of different models that overlap in time, or null. */
+/** The first pair of intervals that overlap in time (of any models, the same one included), or null. */
 export function findOverlap(intervals: readonly RunInterval[]): [RunInterval, RunInterval] | null {
   const sorted = [...intervals].sort((a, b) => a.startNs - b.startNs);
   for (let i = 1; i < sorted.length; i++) {
