@@ -20,7 +20,7 @@ import { decodeBlock, type Block } from './decode.js';
 import { GuestException, GuestIoAccess, VEC_BP, VEC_DB, VEC_OF } from './errors.js';
 import { readFlags, writeFlags } from './flags.js';
 import { GuestMemory } from './memory.js';
-import { CpuState, Event } from './state.js';
+import { CpuState, Event, gprFingerprint } from './state.js';
 
 const TWO32 = 4294967296;
 
@@ -301,6 +301,55 @@ export class AtomicCPU {
       b = nb;
     }
     return { kind: 'limit' };
+  }
+
+  /**
+   * Executes up to `maxInstructions` recording, before each one, its rip and a fingerprint of
+   * the 16 GPRs (`gprFingerprint`): entry k is the state after k instructions. Serves nothing:
+   * it stops at the first syscall, m5op, I/O access or exception (that instruction is not
+   * counted). Used to find how many instructions another model executed from the same state
+   * (sample/hostRate.ts), so the caller restores the state afterwards. Returns the entries
+   * recorded (instructions executed + 1).
+   */
+  runTraced(maxInstructions: number, rips: Float64Array, fps: Int32Array): number {
+    const t = this.opts.token;
+    if (t !== undefined) t.token.check(t.model);
+    const s = this.s;
+    const g = s.g;
+    const hook = this.blockHook;
+    const max = Math.min(maxInstructions, rips.length - 1, fps.length - 1);
+    this.mem.syncTlb();
+    let k = 0;
+    try {
+      while (k < max) {
+        const b = this.block(s.rip);
+        const n = Math.min(b.n, max - k);
+        const execs = b.execs;
+        const bRips = b.rips;
+        for (let i = 0; i < n; i++) {
+          rips[k] = bRips[i]!;
+          fps[k] = gprFingerprint(g);
+          execs[i]!(s);
+          k++;
+        }
+        s.instructions += n;
+        if (n < b.n) s.rip = bRips[n]!;
+        else if (!b.setsRip) s.rip = b.end;
+        if (hook !== null) hook(b, n);
+        if (s.event !== Event.None) {
+          // The syscall / m5op instruction ran but is not served: it does not count.
+          s.event = Event.None;
+          return k;
+        }
+      }
+    } catch (e) {
+      // The instruction that raised did not complete: entries 0..k (the state before it) stand.
+      if (e instanceof GuestException || e instanceof GuestIoAccess) return k + 1;
+      throw e;
+    }
+    rips[k] = s.rip;
+    fps[k] = gprFingerprint(g);
+    return k + 1;
   }
 
   /** An exception from instruction `i` of block `b`: retry after I/O, or end the guest. */

@@ -44,6 +44,11 @@ export class GuestMemory {
   hi = 0;
   /** An I/O access being re-executed after the CPU served it: its answer. */
   ioAnswer: { address: number; value: number } | null = null;
+  /**
+   * Called with the physical page base before the first write to a page after flushTlb (every
+   * write whose translation is not cached comes through here): an undo log hooks in (hostRate.ts).
+   */
+  writeWatch: ((physPage: number) => void) | null = null;
 
   constructor(readonly aspace: AddressSpace) {
     this.bytes = aspace.phys.bytes;
@@ -87,6 +92,7 @@ export class GuestMemory {
     }
     const vpn = Math.floor(addr / PAGE);
     const physPage = e - (e & PM_FLAG_MASK);
+    if (k === Kind.Write && this.writeWatch !== null) this.writeWatch(physPage);
     if (!(k === Kind.Write && this.codePages.has(vpn))) {
       const i = vpn & (TLB_SIZE - 1);
       this.tag[k]![i] = vpn;

@@ -114,3 +114,25 @@ export class CpuState {
     return (this.g[2 * Gpr.rsp + 1]! >>> 0) * 4294967296 + (this.g[2 * Gpr.rsp]! >>> 0);
   }
 }
+
+/**
+ * A 32-bit fingerprint of the 16 GPRs (the `g` halves, or a ThreadContext's gpr via
+ * `gprFingerprintOf`): tells apart loop iterations at the same rip when matching states.
+ */
+export function gprFingerprint(g: Int32Array): number {
+  let h = 0;
+  for (let i = 0; i < 32; i++) h = (h + Math.imul(g[i]! ^ (i << 24), FP_MUL[i]!)) | 0;
+  return h;
+}
+
+const FP_MUL = Int32Array.from({ length: 32 }, (_, i) => (Math.imul(i + 1, 0x9e3779b1) | 1));
+
+export function gprFingerprintOf(gpr: readonly bigint[]): number {
+  const g = new Int32Array(32);
+  for (let r = 0; r < 16; r++) {
+    const v = BigInt.asUintN(64, gpr[r] ?? 0n);
+    g[2 * r] = Number(v & 0xffffffffn) | 0;
+    g[2 * r + 1] = Number(v >> 32n) | 0;
+  }
+  return gprFingerprint(g);
+}

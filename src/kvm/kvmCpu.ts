@@ -315,6 +315,7 @@ export class KvmCPU {
         if (this.flushTlbIfNeeded()) stats.hostEmulationSeconds += Number(process.hrtime.bigint() - tf) / 1e9;
         if (this.singleStep) this.armSingleStep();
         this.opts.token?.check('kvm');
+        this.control.noteEntry();
         const t0 = process.hrtime.bigint();
         const exit = vcpu.run();
         const t1 = process.hrtime.bigint();

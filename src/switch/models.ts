@@ -61,6 +61,11 @@ export interface RunLimit {
   seconds?: number;
   /** Stop after each syscall is served (a switch point with nothing pending). */
   stopAfterSyscall?: boolean;
+  /**
+   * KVM only: kick this many seconds after the vCPU enters KVM_RUN, timed on the blocked main
+   * thread (no timer jitter): a host-time probe (sample/hostRate.ts). The JS models ignore it.
+   */
+  probeSeconds?: number;
 }
 
 export type ModelOutcome =
@@ -477,8 +482,9 @@ export class KvmModel implements CpuModel {
   async run(limit: RunLimit): Promise<ModelOutcome> {
     if (this._state !== 'active' && this._state !== 'drained') throw new ModelStateError('kvm', 'run', this._state);
     this._state = 'active';
-    let seconds = limit.seconds ?? Infinity;
-    if (limit.insts !== undefined) seconds = Math.min(seconds, limit.insts / (this.freqHz * KVM_ASSUMED_IPC));
+    const probe = limit.probeSeconds !== undefined;
+    let seconds = probe ? Infinity : limit.seconds ?? Infinity;
+    if (limit.insts !== undefined && !probe) seconds = Math.min(seconds, limit.insts / (this.freqHz * KVM_ASSUMED_IPC));
     const c = this.client;
     let timer: NodeJS.Timeout | undefined;
     if (seconds !== Infinity) {
@@ -491,7 +497,8 @@ export class KvmModel implements CpuModel {
     }
     let out;
     try {
-      out = await c.run(limit.stopAfterSyscall ? { stopAfterSyscall: true } : undefined);
+      if (probe) out = await c.runFor(limit.probeSeconds!);
+      else out = await c.run(limit.stopAfterSyscall ? { stopAfterSyscall: true } : undefined);
     } finally {
       clearTimeout(timer);
       if (c.lastSpan) this.timeline.add({ model: 'kvm', startNs: c.lastSpan.startNs, endNs: c.lastSpan.endNs });

@@ -42,6 +42,8 @@ export class FastWarmer {
   private readonly hook: (b: Block, n: number) => void;
   /** The last line warmed on the instruction side (a repeated MRU hit changes nothing). */
   private lastFetchLine = -1;
+  /** When set, instructions executed per block start are added here (a basic-block vector). */
+  profile: Map<number, number> | null = null;
 
   constructor(
     private readonly cpu: AtomicCPU,
@@ -83,6 +85,8 @@ export class FastWarmer {
 
   private onBlock(b: Block, n: number): void {
     const mem = this.mem;
+    const profile = this.profile;
+    if (profile !== null) profile.set(b.start, (profile.get(b.start) ?? 0) + n);
     // Instruction side: the lines of the executed instructions.
     const endPc = n >= b.n ? b.end : b.rips[n]!;
     const first = Math.floor(b.start / LINE);
