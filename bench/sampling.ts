@@ -49,8 +49,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runSampling, type SampleRunResult } from '../src/sample/sampler.js';
-import { estimate } from '../src/sample/stats.js';
+import { ipcEstimate, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
+import { estimate, type VarianceMethod } from '../src/sample/stats.js';
 import { runFullO3, type FullO3Run } from '../src/sample/validate.js';
 import type { Estimate, SampleRecord } from '../src/sample/types.js';
 import { checkBuilt, checkKvm, loadWorkloads, RESULTS_DIR, ROOT, workloadPath } from './lib/env.js';
@@ -90,7 +90,7 @@ const VALIDATION_SEED = '1';
 const MIN_INTERVAL_SECONDS = 0.001;
 
 type FastForward = 'kvm' | 'atomic';
-type EstimatorName = 'meanIpc' | 'ratio';
+type EstimatorName = 'sampler' | 'samplerIid' | 'meanIpc' | 'ratio';
 
 interface Spec {
   name: string;
@@ -216,16 +216,27 @@ function ipcFromMean(ipc: Estimate): IpcInterval {
   return { ipc: ipc.mean, low: ipc.low, high: ipc.high, halfWidth: ipc.halfWidth };
 }
 
-/** Both estimators of a set of samples at a confidence. */
-function estimators(samples: readonly SampleRecord[], confidence: number): Record<EstimatorName, IpcInterval> {
+/** The estimators of a set of samples at a confidence. */
+function estimators(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean): Record<EstimatorName, IpcInterval> {
+  const mine = (m: VarianceMethod): IpcInterval => {
+    const e = ipcEstimate(samples, confidence, instructionUniform, m);
+    return { ipc: e.mean, low: e.low, high: e.high, halfWidth: e.halfWidth };
+  };
   return {
+    sampler: mine('successive'),
+    samplerIid: mine('iid'),
     meanIpc: ipcFromMean(estimate(samples.map((x) => x.ipc), confidence)),
     ratio: ipcFromCpi(estimate(samples.map((x) => x.cpi), confidence)),
   };
 }
 
-const estimatorOf = (ff: FastForward): EstimatorName => (ff === 'kvm' ? 'meanIpc' : 'ratio');
-const ESTIMATOR_LABEL: Record<EstimatorName, string> = { meanIpc: 'mean of per-sample IPCs', ratio: '1 / mean CPI' };
+const estimatorOf = (_ff: FastForward): EstimatorName => 'sampler';
+const ESTIMATOR_LABEL: Record<EstimatorName, string> = {
+  sampler: "the sampler's estimate, successive-difference interval",
+  samplerIid: 'the same estimate, iid interval',
+  meanIpc: 'unweighted mean of per-sample IPCs',
+  ratio: 'unweighted 1 / mean CPI',
+};
 
 function exitText(x: { kind: string; status?: number }): string {
   return x.kind === 'exited' ? `exit ${x.status ?? '?'}` : x.kind;
@@ -315,7 +326,7 @@ async function study(spec: Spec, ff: FastForward, full: FullO3Run, cached: boole
   const r = await sampleOnce(spec, ff, interval, VALIDATION_SEED, MAX_SAMPLES);
   const samplingWall = (performance.now() - t0) / 1000;
   const s = r.result.summary;
-  const est = estimators(r.result.samples, CONFIDENCE);
+  const est = estimators(r.result.samples, CONFIDENCE, ff === 'atomic');
   const which = estimatorOf(ff);
   const iv = est[which];
   const sampledWall = samplingWall + calibrationWall;
@@ -415,7 +426,7 @@ async function main(): Promise<void> {
     const full = fulls.get(covSpec.name)!;
     const interval = covRow.interval;
     const which = estimatorOf('kvm');
-    const other: EstimatorName = which === 'meanIpc' ? 'ratio' : 'meanIpc';
+    const other: EstimatorName = 'samplerIid';
     const tCov = performance.now();
     const inside = (iv: IpcInterval) => iv.low <= full.ipc && full.ipc <= iv.high;
     for (let i = 0; i < SEEDS; i++) {
@@ -423,9 +434,9 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const r = await sampleOnce(covSpec, 'kvm', interval, seed, MAX_SAMPLES);
       const wall = (performance.now() - t0) / 1000;
-      const e997 = estimators(r.result.samples, CONFIDENCE);
-      const e95 = estimators(r.result.samples, LOW_CONFIDENCE);
-      const e68 = estimators(r.result.samples, LOWEST_CONFIDENCE);
+      const e997 = estimators(r.result.samples, CONFIDENCE, false);
+      const e95 = estimators(r.result.samples, LOW_CONFIDENCE, false);
+      const e68 = estimators(r.result.samples, LOWEST_CONFIDENCE, false);
       const run: CoverageRun = {
         seed,
         samples: r.result.samples.length,
@@ -525,7 +536,7 @@ async function main(): Promise<void> {
   if (atomicRows.length) {
     tables.push(
       mainTable('Diagnostic: the same sampling with atomic fast-forward (exact instruction intervals)', atomicRows, [
-        'sampled IPC = 1 / mean CPI (samples fall uniformly in instructions); interval [1 / CPI high, 1 / CPI low], shown as ± half its width',
+        'sampled IPC = 1 / mean CPI weighted by each sample\'s instructions (samples fall uniformly in instructions); successive-difference interval of the CPI, inverted, shown as ± half its width',
         'same F, W, U and sample count as above; separates warming and sampling error from where KVM places the samples',
       ]),
     );

@@ -300,6 +300,9 @@ sampling options:
   --out DIR                 output directory (default ./switchsim-sample)
   --config FILE             o3 configuration (JSON)
   --fast-forward kvm|atomic fast-forward model (default kvm; atomic where /dev/kvm is missing)
+  --host-rate               experimental (KVM): probe the host's instruction rate per phase and
+                            weight samples by the instructions they stand for (see
+                            src/sample/hostRate.ts; not yet more accurate than the default)
   --host-factor F           guest cycles per host cycle for the KVM regions (default 1.0)
   --host-freq HZ            host clock for host time -> cycles (default: detected)
   --guest-seed N            seed for the guest's getrandom and AT_RANDOM (default 0)
@@ -327,6 +330,8 @@ export interface ParsedSample {
   seed: string;
   out: string;
   fastForward?: 'kvm' | 'atomic';
+  /** --host-rate: per-phase host-rate probes and rate-weighted estimates (KVM). */
+  hostRate: boolean;
   validate: boolean;
   /** A cycle-scaling table (bench/results/scaling.json) for the report and the hostFactor. */
   scaling?: string;
@@ -372,6 +377,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
   let seed = '0';
   let out = './switchsim-sample';
   let fastForward: 'kvm' | 'atomic' | undefined;
+  let hostRate = false;
   let validate = false;
   let scaling: string | undefined;
   let i = 0;
@@ -432,6 +438,9 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
       case '--out':
         out = val();
         break;
+      case '--host-rate':
+        hostRate = true;
+        break;
       case '--fast-forward': {
         const m = val();
         if (m !== 'kvm' && m !== 'atomic') throw new ConfigError(arg, `expected kvm or atomic, got '${m}'`);
@@ -474,6 +483,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
     seed,
     out,
     ...(fastForward ? { fastForward } : {}),
+    hostRate,
     validate,
     ...(scaling !== undefined ? { scaling } : {}),
   };

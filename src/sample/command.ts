@@ -146,6 +146,7 @@ export async function runSampleCommand(p: ParsedSample): Promise<number> {
       minSamples: p.minSamples,
       seed: p.seed,
       ...(p.fastForward ? { fastForward: p.fastForward } : {}),
+      hostRate: p.hostRate,
       onInfo: info,
       onWarning: (m) => {
         process.stderr.write(`${bar ? '\n' : ''}switchsim: warning: ${m}\n`);

@@ -18,7 +18,14 @@ import { exitCodeOf, TIME_LIMIT_EXIT_CODE } from '../run.js';
 import type { Stat } from '../stats.js';
 import { KVM_ASSUMED_IPC, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
 import { System } from '../switch/system.js';
-import { estimate, samplesNeeded, seededRandom } from './stats.js';
+import { HostRateProbe, PhaseTable } from './hostRate.js';
+
+/** Probes per phase before giving up on it, and in all (each costs ~0.2 s of tracing). */
+const MAX_PROBES_PER_PHASE = 3;
+const MAX_PROBES = 24;
+/** An instruction interval on KVM lasts at most this many times its length at 1 instruction per cycle. */
+const MAX_SLOW_INTERVAL = 4;
+import { estimate, ratioIpcEstimate, samplesNeeded, seededRandom, type VarianceMethod } from './stats.js';
 import type { Estimate, SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
 
 export type FastForwardModel = 'kvm' | 'atomic';
@@ -56,6 +63,12 @@ export interface SampleOptions {
   maxSeconds?: number;
   /** Default: kvm when /dev/kvm can be opened, else atomic. */
   fastForward?: FastForwardModel;
+  /**
+   * KVM, experimental: probe the host's instruction rate once per phase, size instruction
+   * intervals by it and weight samples by the instructions they stand for (hostRate.ts). Off by
+   * default: in the validation so far it is not more accurate than the mean of per-sample IPCs.
+   */
+  hostRate?: boolean;
   onSample?: (rec: SampleRecord, summary: SamplingSummary) => void;
   onInfo?: (message: string) => void;
   onWarning?: (message: string) => void;
@@ -105,20 +118,60 @@ export function keyStatsOf(stats: readonly Stat[]): { cycles: number; insts: num
   return { cycles, insts, keyStats };
 }
 
+export type Estimator = NonNullable<SamplingSummary['estimator']>;
+
+/**
+ * The host rate (instructions per host second) each sample stands for: the mean of its phase's
+ * measured probes; null when no probe measured anything.
+ */
+export function sampleRates(samples: readonly SampleRecord[]): number[] | null {
+  const byPhase = new Map<number, number[]>();
+  for (const s of samples) {
+    if (s.phase === undefined || !s.hostRate || !('insts' in s.hostRate) || !(s.hostRate.seconds > 0)) continue;
+    const l = byPhase.get(s.phase) ?? [];
+    l.push(s.hostRate.insts / s.hostRate.seconds);
+    byPhase.set(s.phase, l);
+  }
+  if (byPhase.size === 0) return null;
+  const rate = new Map([...byPhase].map(([p, l]) => [p, l.reduce((a, b) => a + b, 0) / l.length] as const));
+  // A phase whose probes all missed takes the median of the measured phases' rates.
+  const sorted = [...rate.values()].sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return samples.map((s) => (s.phase !== undefined ? rate.get(s.phase) : undefined) ?? median);
+}
+
+/**
+ * The instructions each sample stands for: its fast-forward interval's (exact on the atomic
+ * CPU; on KVM its host seconds × its phase's host rate) plus the instructions the sample itself
+ * ran on the JS models (warming, warm-up, unit). The latter matter: where the host is slow (a
+ * pointer chase at 0.015 instructions per cycle) a sample's 240k JS instructions can outnumber
+ * its KVM interval's, and ignoring them under-weights exactly those phases. Null on KVM when no
+ * probe measured a rate.
+ */
+export function sampleWeights(samples: readonly SampleRecord[], instructionUniform: boolean): number[] | null {
+  const own = (s: SampleRecord) => s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts;
+  if (instructionUniform) return samples.map((s) => (s.fastForwardInsts ?? 0) + own(s));
+  const rates = sampleRates(samples);
+  // The interval before sample i ran from sample i − 1's phase into sample i's: the mean rate.
+  return rates ? samples.map((s, i) => 0.5 * (rates[Math.max(0, i - 1)]! + rates[i]!) * s.fastForwardSeconds + own(s)) : null;
+}
+
+/** Which estimator fits where the samples fell (see SamplingSummary.estimator). */
+export function estimatorFor(samples: readonly SampleRecord[], instructionUniform: boolean): Estimator {
+  if (instructionUniform) return 'inverseMeanCpi';
+  return sampleRates(samples) ? 'rateWeighted' : 'meanIpc';
+}
+
 /**
  * The whole-program IPC from the samples, by how they were placed (SamplingSummary.estimator):
- * uniform in host time (KVM) → mean of IPCs; uniform in instructions (atomic) → 1 / mean CPI.
+ * uniform in instructions (atomic) → 1 / mean CPI; uniform in host time (KVM) with host-rate
+ * probes → rate-weighted 1 / mean CPI; without them → the mean of the IPCs (right only where the
+ * host's speed tracks o3's).
  */
-export function ipcEstimate(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean): Estimate {
-  const perSample = estimate(samples.map((s) => s.ipc), confidence);
-  if (!instructionUniform) return perSample;
-  const cpi = estimate(samples.map((s) => s.cpi), confidence);
-  const mean = cpi.mean > 0 ? 1 / cpi.mean : NaN;
-  const low = cpi.high > 0 ? 1 / cpi.high : 0;
-  const high = cpi.low > 0 ? 1 / cpi.low : Infinity;
-  const halfWidth = (high - low) / 2;
-  // The spread of the estimate is the CPI's (a ratio estimator): its CV drives the sample count.
-  return { mean, stdDev: perSample.stdDev, cv: cpi.cv, confidence, halfWidth, low, high, relativeError: cpi.relativeError };
+export function ipcEstimate(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean, method: VarianceMethod = 'successive'): Estimate {
+  const which = estimatorFor(samples, instructionUniform);
+  if (which === 'meanIpc') return estimate(samples.map((s) => s.ipc), confidence);
+  return ratioIpcEstimate(samples.map((s) => s.cpi), sampleWeights(samples, instructionUniform)!, confidence, method);
 }
 
 function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number, instructionUniform: boolean): SamplingSummary {
@@ -127,10 +180,11 @@ function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: A
   const kvmHostCycles = acc.kvmRunSeconds * freqHz;
   const js = acc.jsInsts;
   const base = kvmHostCycles * hostFactor;
-  const other = Math.max(0, totalSeconds - acc.kvmSeconds - acc.warmingSeconds - acc.detailedSeconds);
+  const ffSeconds = acc.kvmSeconds + acc.probeSeconds;
+  const other = Math.max(0, totalSeconds - ffSeconds - acc.warmingSeconds - acc.detailedSeconds);
   return {
     samples: samples.length,
-    estimator: instructionUniform ? 'inverseMeanCpi' : 'meanIpc',
+    estimator: estimatorFor(samples, instructionUniform),
     ipc,
     cpi,
     targetError: opts.targetError,
@@ -143,17 +197,19 @@ function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: A
       hostFactor,
       jsInsts: js,
     },
-    hostSeconds: { kvm: acc.kvmSeconds, warming: acc.warmingSeconds, detailed: acc.detailedSeconds, other, total: totalSeconds },
+    hostSeconds: { kvm: ffSeconds, warming: acc.warmingSeconds, detailed: acc.detailedSeconds, other, total: totalSeconds },
   };
 }
 
 interface Accounting {
   /** KVM_RUN host seconds (the guest's time) of every fast-forward, the tail included. */
   kvmRunSeconds: number;
-  /** Wall seconds of fast-forwarding (KVM or atomic). */
+  /** Wall seconds of fast-forwarding (KVM or atomic), host-rate probes included. */
   kvmSeconds: number;
   warmingSeconds: number;
   detailedSeconds: number;
+  /** Host-rate probes (tracing, KVM run, switches). */
+  probeSeconds: number;
   /** Instructions executed on the JS models (atomic fast-forward, warming, o3). */
   jsInsts: number;
 }
@@ -211,7 +267,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   const minSamples = opts.minSamples ?? 8;
   const maxSamples = opts.samples ?? opts.maxSamples ?? 10_000;
   const rng = seededRandom(opts.seed);
-  const acc: Accounting = { kvmRunSeconds: 0, kvmSeconds: 0, warmingSeconds: 0, detailedSeconds: 0, jsInsts: 0 };
+  const acc: Accounting = { kvmRunSeconds: 0, kvmSeconds: 0, warmingSeconds: 0, detailedSeconds: 0, probeSeconds: 0, jsInsts: 0 };
   const samples: SampleRecord[] = [];
   let end: SampleEnd | null = null;
   let partialDropped = false;
@@ -297,19 +353,36 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     await system.start(ff);
     const o3 = system.model('o3') as O3Model;
     const warmer = new FastWarmer(o3.cpu, o3.memSystem, o3.bpred);
+    const prober = ff === 'kvm' && opts.hostRate === true ? new HostRateProbe() : null;
+    const phases = new PhaseTable();
+    const phaseRates = new Map<number, number>();
+    const probeTries = new Map<number, number>();
+    let probesTaken = 0;
     while (!end && !enough()) {
       // 1. Fast-forward one jittered interval.
       const factor = 0.5 + rng();
       let limit: { seconds: number } | { insts: number };
       if ('seconds' in opts.interval) limit = { seconds: opts.interval.seconds * factor };
-      else if (ff === 'kvm') limit = { seconds: (opts.interval.insts * factor) / (freqHz * KVM_ASSUMED_IPC) };
+      else if (ff === 'kvm') {
+        // Instructions → host time at the rate of the phase the last sample was in (probed), so
+        // samples fall about uniformly in instructions; before any probe, at KVM_ASSUMED_IPC.
+        const last = samples[samples.length - 1];
+        const rate = last?.phase !== undefined ? phaseRates.get(last.phase) : undefined;
+        // At most 4× the time at 1 instruction per cycle: a slow phase's rate would otherwise
+        // size an interval that runs far past the next fast phase (or the program's end).
+        const atOne = (opts.interval.insts * factor) / (freqHz * KVM_ASSUMED_IPC);
+        limit = { seconds: Math.min(rate ? (opts.interval.insts * factor) / rate : atOne, MAX_SLOW_INTERVAL * atOne) };
+      }
       else limit = { insts: Math.max(1, Math.round(opts.interval.insts * factor)) };
       const f = await fastForward(limit);
       if (!f.ok) break;
-      // 2. To the detailed model; functional warming.
+      // 2. To the detailed model; functional warming (its basic-block vector gives the phase).
       const tw0 = performance.now();
       await system.switchTo('o3');
+      const bbv = new Map<number, number>();
+      warmer.profile = prober ? bbv : null;
       const w = warmer.warm(opts.functionalWarmInsts);
+      warmer.profile = null;
       o3.warmedInsts += w.insts;
       acc.jsInsts += w.insts;
       const warmingSeconds = (performance.now() - tw0) / 1000;
@@ -348,8 +421,33 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         hostSeconds: { kvm: f.seconds, warming: warmingSeconds, detailed: detailedSeconds },
       };
       if (ff === 'atomic') rec.fastForwardInsts = f.insts;
-      // 4. Back to fast-forwarding (not timed into the sample: switches count as "other").
-      await system.switchTo(ff);
+      // 4. Back to fast-forwarding (not timed into the sample: switches count as "other"); the
+      //    first samples of a phase probe the host's speed on the way (hostRate.ts).
+      let endedInProbe = false;
+      if (prober) {
+        const phase = phases.classify(bbv);
+        rec.phase = phase;
+        const tries = probeTries.get(phase) ?? 0;
+        if (!phaseRates.has(phase) && tries < MAX_PROBES_PER_PHASE && probesTaken < MAX_PROBES) {
+          probeTries.set(phase, tries + 1);
+          probesTaken++;
+          const tp0 = performance.now();
+          const p = await prober.probe(system, o3, system.model('kvm') as KvmModel);
+          acc.probeSeconds += (performance.now() - tp0) / 1000;
+          if (p.kind === 'ended') {
+            ended(p.outcome);
+            endedInProbe = true;
+          } else if (p.kind === 'measured') {
+            rec.hostRate = p.measurement;
+            phaseRates.set(phase, p.measurement.insts / p.measurement.seconds);
+            acc.kvmRunSeconds += p.measurement.seconds;
+          } else {
+            rec.hostRate = { missed: p.reason };
+            acc.kvmRunSeconds += p.seconds;
+          }
+        }
+      }
+      if (!endedInProbe) await system.switchTo(ff);
       samples.push(rec);
       opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic'));
     }
@@ -414,7 +512,7 @@ export function summaryStats(r: SamplingResult): Stat[] {
     out.push({ name: `${p}.keyStats.${k}.mean`, value: vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0, desc: `Mean over the samples of the measured units' ${k}` });
   }
   for (const [k, v] of Object.entries(s.hostSeconds)) {
-    out.push({ name: `${p}.hostSeconds.${k}`, value: v, desc: `Host seconds: ${k === 'kvm' ? 'fast-forwarding' : k === 'warming' ? 'functional warming (incl. the switch to o3)' : k === 'detailed' ? 'detailed warm-up and measurement on o3' : k === 'other' ? 'setup, switches back, writing' : 'the whole study'}`, unit: 's' });
+    out.push({ name: `${p}.hostSeconds.${k}`, value: v, desc: `Host seconds: ${k === 'kvm' ? 'fast-forwarding (host-rate probes included)' : k === 'warming' ? 'functional warming (incl. the switch to o3)' : k === 'detailed' ? 'detailed warm-up and measurement on o3' : k === 'other' ? 'setup, switches back, writing' : 'the whole study'}`, unit: 's' });
   }
   return out;
 }

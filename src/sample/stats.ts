@@ -140,6 +140,63 @@ export function estimate(values: readonly number[], confidence: number): Estimat
 }
 
 /**
+ * How the spread of a mean over samples is estimated. 'iid': as if the samples were drawn
+ * independently (s² / n). 'successive': from differences of neighbouring samples (Wolter's
+ * estimator for systematic samples, Σ(dᵢ − dᵢ₋₁)² / 2n(n − 1)): the samples here are taken at
+ * (jittered) regular steps through the program, so slow phase changes are a trend the design
+ * already stratifies, not noise; the iid formula counts them as noise and overstates the error.
+ */
+export type VarianceMethod = 'iid' | 'successive';
+
+/**
+ * Whole-program IPC from per-sample CPIs and weights (the instructions each sample stands for, in
+ * any unit): the ratio estimator IPC = Σwᵢ / Σwᵢ·CPIᵢ, i.e. 1 / R with R the weighted mean CPI.
+ * The interval is R's (delta method on the residuals eᵢ = wᵢ(CPIᵢ − R) / w̄, spread by `method`,
+ * Student t at n − 1 degrees of freedom), inverted. `cv` is the per-sample relative spread of R
+ * that interval implies (so samplesNeeded agrees with it); stdDev is the spread of the IPCs.
+ */
+export function ratioIpcEstimate(cpis: readonly number[], weights: readonly number[], confidence: number, method: VarianceMethod): Estimate {
+  const n = cpis.length;
+  if (weights.length !== n) throw new RangeError(`ratioIpcEstimate: ${n} CPIs but ${weights.length} weights`);
+  let sw = 0;
+  let swc = 0;
+  for (let i = 0; i < n; i++) {
+    sw += weights[i]!;
+    swc += weights[i]! * cpis[i]!;
+  }
+  const r = sw > 0 ? swc / sw : NaN;
+  const ipcSpread = estimate(cpis.map((c) => 1 / c), confidence).stdDev;
+  if (n < 2 || !(r > 0)) {
+    return { mean: r > 0 ? 1 / r : NaN, stdDev: ipcSpread, cv: 0, confidence, halfWidth: Infinity, low: 0, high: Infinity, relativeError: Infinity };
+  }
+  const wBar = sw / n;
+  const e = cpis.map((c, i) => (weights[i]! * (c - r)) / wBar);
+  let ss = 0;
+  if (method === 'iid') {
+    for (const x of e) ss += x * x;
+    ss /= n - 1;
+  } else {
+    for (let i = 1; i < n; i++) ss += (e[i]! - e[i - 1]!) ** 2;
+    ss /= 2 * (n - 1);
+  }
+  // ss estimates the per-sample variance of the residuals; the mean's variance is ss / n.
+  const sdR = Math.sqrt(ss / n);
+  const h = tCritical(confidence, n - 1) * sdR;
+  const low = r + h > 0 ? 1 / (r + h) : 0;
+  const high = r - h > 0 ? 1 / (r - h) : Infinity;
+  return {
+    mean: 1 / r,
+    stdDev: ipcSpread,
+    cv: Math.sqrt(ss) / r,
+    confidence,
+    halfWidth: (high - low) / 2,
+    low,
+    high,
+    relativeError: h / r,
+  };
+}
+
+/**
  * The smallest sample count n ≥ 2 whose interval reaches the relative error `target` at this
  * coefficient of variation: t(n−1)·cv/√n ≤ target, i.e. n ≥ (t·cv/ε)² with t taken at n − 1
  * degrees of freedom (so the answer is exact, not the normal approximation).

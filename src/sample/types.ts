@@ -26,6 +26,13 @@ export interface SampleRecord {
   hostSeconds: { kvm: number; warming: number; detailed: number };
   /** Exact instructions of the fast-forward, when it ran on the atomic CPU (no KVM). */
   fastForwardInsts?: number;
+  /** KVM fast-forward: the phase of this sample (hostRate.ts PhaseTable), by its warming's code. */
+  phase?: number;
+  /**
+   * A host-rate probe taken right after this sample (the first samples of each phase): the
+   * instructions KVM executed in it (exact) and its host seconds, or why it missed.
+   */
+  hostRate?: { insts: number; seconds: number } | { missed: string };
 }
 
 /** Mean, spread and Student-t interval of a per-sample metric. */
@@ -51,9 +58,12 @@ export interface SamplingSummary {
    * fast-forward: no instruction counter) weight every stretch of time alike, so the plain mean
    * of the per-sample IPCs estimates instructions / cycles; samples placed uniformly in
    * instructions (atomic fast-forward) need the ratio estimator 1 / mean CPI (its interval is the
-   * CPI interval inverted). Absent in older files: 'meanIpc'.
+   * CPI interval inverted). KVM with host-rate probes: 'rateWeighted', IPC = Σrateᵢ / Σrateᵢ·CPIᵢ
+   * (each sample stands for rateᵢ × its interval's host time instructions). The intervals of the
+   * ratio estimators use the successive-difference variance (stats.ts VarianceMethod). Absent in
+   * older files: 'meanIpc'.
    */
-  estimator?: 'meanIpc' | 'inverseMeanCpi';
+  estimator?: 'meanIpc' | 'inverseMeanCpi' | 'rateWeighted';
   ipc: Estimate;
   cpi: Estimate;
   /** The target relative error asked for (e.g. 0.03), and the samples needed to reach it at this CV. */

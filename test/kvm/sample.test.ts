@@ -3,6 +3,7 @@
  * warming, detailed warm-up and measurement, back to KVM; every output file; the guest's stdout
  * unchanged; the target-error stopping rule; and accuracy against a full o3 run.
  */
+import { sampleWeights } from '../../src/sample/sampler.js';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,12 +41,12 @@ async function fullO3Ipc(name: string, args: string[]): Promise<{ ipc: number; i
 }
 
 describeKvm('switchsim sample', () => {
-  it('samples a workload on KVM + o3 and writes samples.csv, samples.json, stats and report.html; stdout is native', () => {
+  it('samples a workload on KVM + o3 (--host-rate) and writes samples.csv, samples.json, stats and report.html; stdout is native', () => {
     const out = path.join(tmp, 'matmul');
     const args = ['400']; // long enough on KVM (~80 ms) that 3 samples fit even when a loaded host stretches the intervals
     const r = switchsim([
       'sample', '--samples', '3', '--interval-insts', '2M', '--functional-warm-insts', '50k', '--detailed-warm-insts', '5k',
-      '--measure-insts', '10k', '--seed', '5', '--clear-env', '--out', out, workloadPath('matmul_int'), ...args,
+      '--measure-insts', '10k', '--seed', '5', '--host-rate', '--clear-env', '--out', out, workloadPath('matmul_int'), ...args,
     ]);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.status).toBe(0);
@@ -79,7 +80,19 @@ describeKvm('switchsim sample', () => {
     }
     const sum = res.summary;
     expect(sum.samples).toBe(3);
-    expect(sum.ipc.mean).toBeCloseTo(res.samples.reduce((a, s) => a + s.ipc, 0) / 3, 10);
+    // Each sample has a phase; the first of a phase probed the host's rate (hostRate.ts), and the
+    // estimate weights samples by the instructions they stand for.
+    for (const s of res.samples) expect(s.phase).toBeGreaterThanOrEqual(0);
+    expect(res.samples[0]!.hostRate).toBeDefined();
+    const probed = res.samples.filter((s) => s.hostRate && 'insts' in s.hostRate);
+    expect(sum.estimator).toBe(probed.length > 0 ? 'rateWeighted' : 'meanIpc');
+    if (probed.length > 0) {
+      const w = sampleWeights(res.samples, false)!;
+      const ipc = w.reduce((a, x) => a + x, 0) / w.reduce((a, x, i) => a + x * res.samples[i]!.cpi, 0);
+      expect(sum.ipc.mean).toBeCloseTo(ipc, 10);
+    } else {
+      expect(sum.ipc.mean).toBeCloseTo(res.samples.reduce((a, s) => a + s.ipc, 0) / 3, 10);
+    }
     expect(sum.ipc.low).toBeLessThanOrEqual(sum.ipc.mean);
     expect(sum.ipc.high).toBeGreaterThanOrEqual(sum.ipc.mean);
     expect(sum.ipc.confidence).toBe(0.997);
