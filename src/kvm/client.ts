@@ -163,34 +163,6 @@ export class KvmCpuClient {
     }
   }
 
-  /**
-   * Runs the guest for about `seconds` from its entry into KVM_RUN: waits (blocking, at most 200
-   * ms) until the worker enters, sleeps `seconds` (blocking), then kicks. 0 runs it as briefly as
-   * a kick allows (~35–60 µs inside KVM_RUN here, most of it entry and exit). For host-time probes
-   * (sample/hostRate.ts): the main thread has nothing else to do meanwhile, and a timer would
-   * add a millisecond of jitter. Falls back to a kick every millisecond if the entry is not seen.
-   */
-  async runFor(seconds: number): Promise<RunOutcome> {
-    const e0 = this.control.entries();
-    const p = this.run();
-    let timer: NodeJS.Timeout | undefined;
-    if (this.control.waitForEntry(e0, 200)) {
-      if (seconds > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, seconds * 1000);
-      this.kick(StopRequest.Pause);
-    } else {
-      const kick = () => {
-        if (this.running) this.kick(StopRequest.Pause);
-        timer = setTimeout(kick, 1);
-      };
-      timer = setTimeout(kick, 0);
-    }
-    try {
-      return await p;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   get isRunning(): boolean {
     return this.running;
   }

@@ -11,10 +11,6 @@ export const enum StopRequest {
 }
 
 const SLOT_STOP = 0;
-/** KVM_RUN entries so far (the worker adds one before each). */
-const SLOT_ENTRIES = 1;
-/** Non-zero while the main thread waits on SLOT_ENTRIES (the worker then notifies). */
-const SLOT_WAITER = 2;
 const SLOTS = 4;
 
 export class ControlBlock {
@@ -36,31 +32,5 @@ export class ControlBlock {
   }
   peekStop(): StopRequest {
     return Atomics.load(this.words, SLOT_STOP) as StopRequest;
-  }
-  /** Worker: about to enter KVM_RUN. A notify only when someone waits (it costs a futex call). */
-  noteEntry(): void {
-    Atomics.add(this.words, SLOT_ENTRIES, 1);
-    if (Atomics.load(this.words, SLOT_WAITER) !== 0) Atomics.notify(this.words, SLOT_ENTRIES);
-  }
-  entries(): number {
-    return Atomics.load(this.words, SLOT_ENTRIES);
-  }
-  /**
-   * Main thread: blocks until the worker has entered KVM_RUN since `since` entries were counted
-   * (true), or `timeoutMs` passed (false). For host-time probes only: it blocks the event loop.
-   */
-  waitForEntry(since: number, timeoutMs: number): boolean {
-    const deadline = performance.now() + timeoutMs;
-    Atomics.store(this.words, SLOT_WAITER, 1);
-    try {
-      while (Atomics.load(this.words, SLOT_ENTRIES) === since) {
-        const left = deadline - performance.now();
-        if (left <= 0) return false;
-        Atomics.wait(this.words, SLOT_ENTRIES, since, left);
-      }
-      return true;
-    } finally {
-      Atomics.store(this.words, SLOT_WAITER, 0);
-    }
   }
 }

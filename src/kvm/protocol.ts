@@ -45,6 +45,11 @@ export type VcpuStateName = 'created' | 'ready' | 'running' | 'paused' | 'switch
 export interface KvmRunOptions {
   /** Return `syscallDone` after serving each syscall (a switch point with nothing pending). */
   stopAfterSyscall?: boolean;
+  /**
+   * Pause this many seconds after the run starts: a POSIX timer on the vCPU thread interrupts
+   * KVM_RUN, however busy the main thread is (host-time probes, sample/hostRate.ts).
+   */
+  stopAfterSeconds?: number;
 }
 
 export type ToWorker =

@@ -62,10 +62,11 @@ export interface RunLimit {
   /** Stop after each syscall is served (a switch point with nothing pending). */
   stopAfterSyscall?: boolean;
   /**
-   * KVM only: kick this many seconds after the vCPU enters KVM_RUN, timed on the blocked main
-   * thread (no timer jitter): a host-time probe (sample/hostRate.ts). The JS models ignore it.
+   * KVM only: pause this many host seconds after the run starts, timed by a POSIX timer on the
+   * vCPU thread (no main-thread or event-loop jitter, sub-millisecond): host-rate probes and
+   * profiled fast-forward chunks (sample/hostRate.ts). The JS models ignore it.
    */
-  probeSeconds?: number;
+  timerSeconds?: number;
 }
 
 export type ModelOutcome =
@@ -482,9 +483,9 @@ export class KvmModel implements CpuModel {
   async run(limit: RunLimit): Promise<ModelOutcome> {
     if (this._state !== 'active' && this._state !== 'drained') throw new ModelStateError('kvm', 'run', this._state);
     this._state = 'active';
-    const probe = limit.probeSeconds !== undefined;
-    let seconds = probe ? Infinity : limit.seconds ?? Infinity;
-    if (limit.insts !== undefined && !probe) seconds = Math.min(seconds, limit.insts / (this.freqHz * KVM_ASSUMED_IPC));
+    const timed = limit.timerSeconds !== undefined;
+    let seconds = timed ? Infinity : limit.seconds ?? Infinity;
+    if (limit.insts !== undefined && !timed) seconds = Math.min(seconds, limit.insts / (this.freqHz * KVM_ASSUMED_IPC));
     const c = this.client;
     let timer: NodeJS.Timeout | undefined;
     if (seconds !== Infinity) {
@@ -497,7 +498,7 @@ export class KvmModel implements CpuModel {
     }
     let out;
     try {
-      if (probe) out = await c.runFor(limit.probeSeconds!);
+      if (timed) out = await c.run({ stopAfterSeconds: limit.timerSeconds! });
       else out = await c.run(limit.stopAfterSyscall ? { stopAfterSyscall: true } : undefined);
     } finally {
       clearTimeout(timer);
