@@ -49,6 +49,8 @@ export class GuestMemory {
    * write whose translation is not cached comes through here): an undo log hooks in (hostRate.ts).
    */
   writeWatch: ((physPage: number) => void) | null = null;
+  /** Likewise for reads (data and instruction fetches): the pages an execution touched. */
+  readWatch: ((physPage: number) => void) | null = null;
 
   constructor(readonly aspace: AddressSpace) {
     this.bytes = aspace.phys.bytes;
@@ -92,7 +94,9 @@ export class GuestMemory {
     }
     const vpn = Math.floor(addr / PAGE);
     const physPage = e - (e & PM_FLAG_MASK);
-    if (k === Kind.Write && this.writeWatch !== null) this.writeWatch(physPage);
+    if (k === Kind.Write) {
+      if (this.writeWatch !== null) this.writeWatch(physPage);
+    } else if (this.readWatch !== null) this.readWatch(physPage);
     if (!(k === Kind.Write && this.codePages.has(vpn))) {
       const i = vpn & (TLB_SIZE - 1);
       this.tag[k]![i] = vpn;

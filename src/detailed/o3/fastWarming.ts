@@ -21,6 +21,8 @@ import { branchKind } from './trace.js';
 import type { BranchKind } from './types.js';
 
 const LINE = 64;
+/** Steps of adaptive warming (FastWarmer.warm with `adaptive`). */
+const ADAPTIVE_STEP = 200_000;
 
 export interface FastWarmResult {
   /** Instructions executed (= asked unless the guest ended). */
@@ -42,8 +44,10 @@ export class FastWarmer {
   private readonly hook: (b: Block, n: number) => void;
   /** The last line warmed on the instruction side (a repeated MRU hit changes nothing). */
   private lastFetchLine = -1;
-  /** When set, instructions executed per block start are added here (a basic-block vector). */
-  profile: Map<number, number> | null = null;
+  /** Whether blocks train the branch predictor (warm(): only the last `branchInsts`). */
+  private warmBranches = true;
+  /** When set, instructions executed per block (in the branch-training window) are added here: a basic-block vector. */
+  profile: Map<Block, number> | null = null;
 
   constructor(
     private readonly cpu: AtomicCPU,
@@ -86,7 +90,8 @@ export class FastWarmer {
   private onBlock(b: Block, n: number): void {
     const mem = this.mem;
     const profile = this.profile;
-    if (profile !== null) profile.set(b.start, (profile.get(b.start) ?? 0) + n);
+    // Only the window that also trains the predictor: the code right before the detailed run.
+    if (profile !== null && this.warmBranches) profile.set(b, (profile.get(b) ?? 0) + n);
     // Instruction side: the lines of the executed instructions.
     const endPc = n >= b.n ? b.end : b.rips[n]!;
     const first = Math.floor(b.start / LINE);
@@ -111,7 +116,7 @@ export class FastWarmer {
       tm.count = 0;
     }
     // The branch ending the block.
-    if (n === b.n && b.setsRip) {
+    if (n === b.n && b.setsRip && this.warmBranches) {
       const kind = this.branchKind(b);
       if (kind !== null) {
         const pc = b.rips[n - 1]!;
@@ -123,21 +128,64 @@ export class FastWarmer {
 
   /**
    * Executes up to `insts` instructions on the functional core, warming as it goes. m5ops are
-   * passed over (returned in `m5ops`); an exit or fault stops it (`end`).
+   * passed over (returned in `m5ops`); an exit or fault stops it (`end`). Only the last
+   * `branchInsts` train the branch predictor (default: all): its state is reached in far fewer
+   * instructions than an L2's, and training it is the dearest part of warming.
    */
-  warm(insts: number): FastWarmResult {
+  warm(insts: number, branchInsts = insts, adaptive?: { minInsts: number }): FastWarmResult {
+    if (adaptive) return this.warmAdaptive(adaptive.minInsts, insts, Math.min(branchInsts, insts));
+    return this.warmFixed(insts, branchInsts);
+  }
+
+  /**
+   * Warming whose length adapts to the program: caches and TLBs only, in steps of 200k
+   * instructions, until the last-level cache has turned over (installed as many lines as it
+   * holds: its contents now all come from the window, as in a run that never stopped) or gone
+   * quiet (under 1/64 of that in the last step: the code does not use it, so its state does not
+   * matter), at least `minInsts` and at most `maxInsts` in all; then `branchInsts` that also train
+   * the branch predictor. A pointer chase turns an 8-way 1 MiB L2 over in ~150k instructions; a
+   * sort streaming through a 6 MB array takes millions.
+   */
+  private warmAdaptive(minInsts: number, maxInsts: number, branchInsts: number): FastWarmResult {
+    const ll = this.mem.lastLevel;
+    const cap = ll.lines;
+    const f0 = ll.fills;
+    const first = Math.max(0, maxInsts - branchInsts);
+    const floor = Math.max(0, minInsts - branchInsts);
+    const m5ops: M5OpCall[] = [];
+    let insts = 0;
+    while (insts < first) {
+      const before = ll.fills;
+      const r = this.warmFixed(Math.min(ADAPTIVE_STEP, first - insts), 0);
+      insts += r.insts;
+      m5ops.push(...r.m5ops);
+      if (r.end) return { insts, end: r.end, m5ops };
+      const turned = ll.fills - f0 >= cap;
+      const quiet = ll.fills - before < cap / 64;
+      if (insts >= floor && (turned || quiet)) break;
+    }
+    const r = this.warmFixed(branchInsts, branchInsts);
+    m5ops.push(...r.m5ops);
+    return { insts: insts + r.insts, end: r.end, m5ops };
+  }
+
+  private warmFixed(insts: number, branchInsts: number): FastWarmResult {
     const cpu = this.cpu;
     const start = cpu.instructions;
     const m5ops: M5OpCall[] = [];
     let end: FastWarmResult['end'] = null;
     this.tm.clearTrace();
     this.lastFetchLine = -1;
+    this.mem.warmBegin();
     cpu.blockHook = this.hook;
     try {
       for (;;) {
-        const left = insts - (cpu.instructions - start);
+        const done = cpu.instructions - start;
+        const left = insts - done;
         if (left <= 0) break;
-        const out = cpu.run(left);
+        const untrained = insts - branchInsts - done;
+        this.warmBranches = untrained <= 0;
+        const out = cpu.run(untrained > 0 ? untrained : left);
         if (out.kind === 'exited' || out.kind === 'faulted') {
           end = out;
           break;
@@ -145,6 +193,7 @@ export class FastWarmer {
         if (out.kind === 'm5op') m5ops.push(out.call);
       }
     } finally {
+      this.warmBranches = true;
       cpu.blockHook = null;
       this.tm.clearTrace();
     }

@@ -12,6 +12,7 @@ import type { InstStream } from './types.js';
  * The predictor counts its warming lookups in its stats: reset stats before the measured region.
  */
 export function warmFunctionally(stream: InstStream, mem: MemSystem, bpred: BranchPredictorUnit, maxInsts: number): number {
+  mem.warmBegin();
   let n = 0;
   let lastLine = -1;
   for (; n < maxInsts; n++) {

@@ -140,8 +140,17 @@ export class Cache implements MemLevel {
     return this.mshr.size >= this.p.mshrs;
   }
 
+  /** Lines installed so far (any path): functional warming watches it to know when to stop. */
+  fills = 0;
+
+  /** Capacity in lines. */
+  get lines(): number {
+    return this.numSets * this.p.assoc;
+  }
+
   /** Installs `line`, evicting the LRU way; `now` < 0 means functional warming. Returns the way. */
   private install(line: number, dirty: boolean, now: number): number {
+    this.fills++;
     const a = this.p.assoc;
     const base = (line % this.numSets) * a;
     let victim = base;

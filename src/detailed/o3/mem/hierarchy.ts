@@ -122,6 +122,20 @@ export class MemSystem {
     return c.mshrsInUse(now) + 2 > c.p.mshrs;
   }
 
+  /** The cache furthest from the core (L3 when configured, else L2). */
+  get lastLevel(): Cache {
+    return this.l3 ?? this.l2;
+  }
+
+  /** The data line the last warm() touched (-1: none, or something else ran since: warmBegin). */
+  private lastWarmLine = -1;
+  private lastWarmWritten = false;
+
+  /** Before a stretch of warm() calls: other accesses may have run since the last one. */
+  warmBegin(): void {
+    this.lastWarmLine = -1;
+  }
+
   /** Functional warming (no timing, no stats): TLB and cache state as if the access happened. */
   warm(addr: number, kind: AccessKind, size = 1): void {
     if (kind === 'fetch') {
@@ -130,6 +144,12 @@ export class MemSystem {
       return;
     }
     const isWrite = kind === 'store';
+    // Another access to the line warmed last (stack slots, unit strides) changes nothing: it is
+    // already most recent in the L1D and the DTLB (and dirty, if it was written).
+    const line = Math.floor(addr / this.dLine);
+    if (line === this.lastWarmLine && (!isWrite || this.lastWarmWritten) && Math.floor((addr + Math.max(size, 1) - 1) / this.dLine) === line) return;
+    this.lastWarmLine = line;
+    this.lastWarmWritten = isWrite;
     this.dtlb.warm(addr);
     this.l1d.warm(addr, isWrite);
     const end = addr + Math.max(size, 1) - 1;
@@ -156,6 +176,7 @@ export class MemSystem {
 
   /** Drops all cache and TLB contents. */
   invalidateAll(): void {
+    this.lastWarmLine = -1;
     for (const c of [this.l1i, this.l1d, this.l2, this.l3]) c?.invalidateAll();
     this.itlb.invalidateAll();
     this.dtlb.invalidateAll();
