@@ -26,7 +26,7 @@
  *    (interval [1 / CPI high, 1 / CPI low]); the mean of IPCs is then biased upward by about
  *    CV². Each row reports its mode's estimator as "sampled IPC" and the other one beside it.
  *
- * 2. Coverage. On one medium workload the KVM sampled run is repeated with SEEDS jitter seeds:
+ * 2. Coverage. On one workload the sampled run (SAMPLING_COVERAGE_FF, default kvm-rate) is repeated with SEEDS jitter seeds:
  *    the fraction of runs whose interval contains the full-run IPC, at 99.7% and, recomputed
  *    from the same samples, at 95%.
  *
@@ -38,7 +38,9 @@
  *                                        at ~6 G instructions/s on KVM it runs 9 ms, too short
  *                                        for 30 samples at a 1 ms minimum interval)
  *   SAMPLING_TARGET_SAMPLES=50           samples aimed at per program (interval from it)
- *   SAMPLING_F=200k SAMPLING_W=20k SAMPLING_U=20k   per-sample functional warming / warm-up / unit
+ *   SAMPLING_F=2M SAMPLING_B=200k SAMPLING_W=20k SAMPLING_U=20k   per-sample functional warming
+ *                                        (of which the last B train the predictor) / warm-up / unit
+ *   SAMPLING_HOST_RATE=1                 the experimental --host-rate rows (0: skip)
  *   SAMPLING_ATOMIC=1                    the atomic fast-forward diagnostic rows (0: skip)
  *   SAMPLING_SEEDS=20                    coverage repeats (0: skip the coverage study)
  *   SAMPLING_COVERAGE_WORKLOAD=qsort     the coverage workload (one of the validation rows)
@@ -52,7 +54,7 @@ import path from 'node:path';
 import { ipcEstimate, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
 import { estimate, type VarianceMethod } from '../src/sample/stats.js';
 import { runFullO3, type FullO3Run } from '../src/sample/validate.js';
-import type { Estimate, SampleRecord } from '../src/sample/types.js';
+import type { Estimate, PhaseRecord, SampleRecord } from '../src/sample/types.js';
 import { checkBuilt, checkKvm, loadWorkloads, RESULTS_DIR, ROOT, workloadPath } from './lib/env.js';
 import { renderMarkdown, renderText, type Table } from './lib/table.js';
 import { progress } from './lib/util.js';
@@ -71,11 +73,15 @@ function envNum(name: string, def: number): number {
 const SIZES = (process.env.SAMPLING_SIZES ?? 'full') as 'full' | 'small';
 if (SIZES !== 'full' && SIZES !== 'small') throw new Error(`SAMPLING_SIZES must be full or small (got ${String(SIZES)})`);
 const TARGET_SAMPLES = envNum('SAMPLING_TARGET_SAMPLES', 50);
-const F = envNum('SAMPLING_F', 200_000);
+const F = envNum('SAMPLING_F', 4_000_000);
+const B = envNum('SAMPLING_B', 200_000);
 const W = envNum('SAMPLING_W', 20_000);
 const U = envNum('SAMPLING_U', 20_000);
 const SEEDS = envNum('SAMPLING_SEEDS', 20);
 const ATOMIC = (process.env.SAMPLING_ATOMIC ?? '1') !== '0';
+const HOST_RATE = (process.env.SAMPLING_HOST_RATE ?? '1') !== '0';
+/** The mode of the coverage study. */
+const COVERAGE_FF = (process.env.SAMPLING_COVERAGE_FF ?? 'kvm-rate') as 'kvm' | 'atomic' | 'kvm-rate';
 const CONFIDENCE = 0.997;
 const LOW_CONFIDENCE = 0.95;
 /** A third level, where a conservative interval shows (about ±1 standard error). */
@@ -89,7 +95,8 @@ const VALIDATION_SEED = '1';
 /** The smallest KVM interval asked for: KVM cannot stop much sooner than ~1 ms. */
 const MIN_INTERVAL_SECONDS = 0.001;
 
-type FastForward = 'kvm' | 'atomic';
+/** kvm-rate: KVM with --host-rate (phase profile, host-rate probes, stratified estimate). */
+type FastForward = 'kvm' | 'atomic' | 'kvm-rate';
 type EstimatorName = 'sampler' | 'samplerIid' | 'meanIpc' | 'ratio';
 
 interface Spec {
@@ -109,8 +116,8 @@ function specs(): Spec[] {
     SIZES === 'full'
       ? [
           { name: 'phases', args: manifestArgs('phases') },
-          { name: 'qsort', args: ['500000'] }, // ~105 M; ~60 ms on KVM
-          { name: 'ptrchase', args: ['8M', '2000000'] }, // ~60 M, 8 MiB working set (L2 1 MiB); ~320 ms on KVM
+          { name: 'qsort', args: ['1500000'] }, // 333 M; ~0.2 s on KVM
+          { name: 'ptrchase', args: ['8M', '16000000'] }, // 186 M, 8 MiB working set (L2 1 MiB); ~0.7 s on KVM
           { name: 'matmul_int', args: ['200'] }, // ~57 M but ~9 ms on KVM: only on request
         ]
       : [
@@ -217,9 +224,9 @@ function ipcFromMean(ipc: Estimate): IpcInterval {
 }
 
 /** The estimators of a set of samples at a confidence. */
-function estimators(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean): Record<EstimatorName, IpcInterval> {
+function estimators(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean, phases?: readonly PhaseRecord[]): Record<EstimatorName, IpcInterval> {
   const mine = (m: VarianceMethod): IpcInterval => {
-    const e = ipcEstimate(samples, confidence, instructionUniform, m);
+    const e = ipcEstimate(samples, confidence, instructionUniform, m, phases);
     return { ipc: e.mean, low: e.low, high: e.high, halfWidth: e.halfWidth };
   };
   return {
@@ -274,13 +281,15 @@ function sampleOnce(spec: Spec, ff: FastForward, interval: { seconds: number } |
     capture: true,
     interval,
     functionalWarmInsts: F,
+    branchWarmInsts: B,
     detailedWarmInsts: W,
     measureInsts: U,
     samples,
     targetError: ERROR_LIMIT,
     confidence: CONFIDENCE,
     seed,
-    fastForward: ff,
+    fastForward: ff === 'atomic' ? 'atomic' : 'kvm',
+    hostRate: ff === 'kvm-rate',
     onWarning: (m) => progress(`[sampling] guest warning: ${m}`),
   });
 }
@@ -326,7 +335,7 @@ async function study(spec: Spec, ff: FastForward, full: FullO3Run, cached: boole
   const r = await sampleOnce(spec, ff, interval, VALIDATION_SEED, MAX_SAMPLES);
   const samplingWall = (performance.now() - t0) / 1000;
   const s = r.result.summary;
-  const est = estimators(r.result.samples, CONFIDENCE, ff === 'atomic');
+  const est = estimators(r.result.samples, CONFIDENCE, ff === 'atomic', s.phases);
   const which = estimatorOf(ff);
   const iv = est[which];
   const sampledWall = samplingWall + calibrationWall;
@@ -407,6 +416,7 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   const atomicRows: Row[] = [];
+  const hostRateRows: Row[] = [];
   const fulls = new Map<string, FullO3Run>();
   for (const spec of list) {
     const { full, cached } = await fullRun(spec, cache, cacheFile);
@@ -414,12 +424,13 @@ async function main(): Promise<void> {
     const k = await study(spec, 'kvm', full, cached, null);
     rows.push(k.row);
     if (ATOMIC) atomicRows.push((await study(spec, 'atomic', full, cached, k.stdout)).row);
+    if (HOST_RATE) hostRateRows.push((await study(spec, 'kvm-rate', full, cached, k.stdout)).row);
   }
 
   // ---------------------------------------------------------------------------- coverage
   const covName = process.env.SAMPLING_COVERAGE_WORKLOAD ?? 'qsort';
   const covSpec = list.find((s) => s.name === covName);
-  const covRow = rows.find((r) => r.workload === covName);
+  const covRow = (COVERAGE_FF === 'atomic' ? atomicRows : COVERAGE_FF === 'kvm-rate' ? hostRateRows : rows).find((r) => r.workload === covName);
   const covRuns: CoverageRun[] = [];
   let coverage: Record<string, unknown> | null = null;
   if (SEEDS > 0 && covSpec && covRow) {
@@ -432,11 +443,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < SEEDS; i++) {
       const seed = String(100 + i);
       const t0 = performance.now();
-      const r = await sampleOnce(covSpec, 'kvm', interval, seed, MAX_SAMPLES);
+      const r = await sampleOnce(covSpec, COVERAGE_FF, interval, seed, MAX_SAMPLES);
       const wall = (performance.now() - t0) / 1000;
-      const e997 = estimators(r.result.samples, CONFIDENCE, false);
-      const e95 = estimators(r.result.samples, LOW_CONFIDENCE, false);
-      const e68 = estimators(r.result.samples, LOWEST_CONFIDENCE, false);
+      const e997 = estimators(r.result.samples, CONFIDENCE, COVERAGE_FF === 'atomic', r.result.summary.phases);
+      const e95 = estimators(r.result.samples, LOW_CONFIDENCE, COVERAGE_FF === 'atomic', r.result.summary.phases);
+      const e68 = estimators(r.result.samples, LOWEST_CONFIDENCE, COVERAGE_FF === 'atomic', r.result.summary.phases);
       const run: CoverageRun = {
         seed,
         samples: r.result.samples.length,
@@ -473,7 +484,7 @@ async function main(): Promise<void> {
       workload: covSpec.name,
       args: covSpec.args,
       fullIpc: full.ipc,
-      fastForward: 'kvm',
+      fastForward: COVERAGE_FF,
       estimator: which,
       otherEstimator: other,
       interval,
@@ -504,7 +515,7 @@ async function main(): Promise<void> {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const intervalText = (r: Row) => ('seconds' in r.interval ? `${(r.interval.seconds * 1e3).toFixed(2)} ms` : `${(r.interval.insts / 1e6).toFixed(2)} M insts`);
   const settings =
-    `F = ${F.toLocaleString('en-US')} functional warming, W = ${W.toLocaleString('en-US')} detailed warm-up, U = ${U.toLocaleString('en-US')} measured instructions per sample; ` +
+    `F = ${F.toLocaleString('en-US')} functional warming (the last ${B.toLocaleString('en-US')} also train the branch predictor), W = ${W.toLocaleString('en-US')} detailed warm-up, U = ${U.toLocaleString('en-US')} measured instructions per sample; ` +
     `interval for ~${TARGET_SAMPLES} samples over the whole program (jittered 0.5–1.5×, seed ${VALIDATION_SEED}; KVM at least 1 ms); ${CONFIDENCE * 100}% Student-t intervals`;
   const mainTable = (title: string, rs: Row[], notes: string[]): Table => ({
     title,
@@ -527,12 +538,20 @@ async function main(): Promise<void> {
     notes,
   });
   const tables: Table[] = [
-    mainTable('Sampling validation (`switchsim sample`, KVM fast-forward) vs full o3 runs', rows, [
+    mainTable('Sampling validation (`switchsim sample`, KVM fast-forward with --no-host-rate) vs full o3 runs', rows, [
       `settings: ${settings}`,
       'sampled IPC = the mean of per-sample IPCs (summary.ipc, as `switchsim sample` prints it; KVM intervals are host time, so samples fall uniformly in time); ± half the 99.7% interval',
       'error = (sampled − full) / full IPC; sampled wall = the KVM-only calibration run + the sampled run (fresh Systems, worker start-up included); full o3 wall = runFullO3 in the same process',
     ]),
   ];
+  if (hostRateRows.length) {
+    tables.push(
+      mainTable('KVM fast-forward with host-rate probes (the default: phase profile, probes, phase-stratified estimate)', hostRateRows, [
+        'instruction intervals: the fast-forward runs in 250 µs chunks whose stop rip names the phase, and an instruction clock advances at each phase\'s probed host rate',
+        'sampled IPC = Σ Iₚ / Σ Iₚ·CPIₚ over the phases (Iₚ = KVM seconds × probed rate + the samples\' own instructions); log-normal delta-method interval',
+      ]),
+    );
+  }
   if (atomicRows.length) {
     tables.push(
       mainTable('Diagnostic: the same sampling with atomic fast-forward (exact instruction intervals)', atomicRows, [
@@ -541,7 +560,7 @@ async function main(): Promise<void> {
       ]),
     );
   }
-  const all = [...rows, ...atomicRows];
+  const all = [...rows, ...hostRateRows, ...atomicRows];
   tables.push({
     title: 'Sampling detail',
     headers: ['workload', 'fast-fwd', 'interval', 'CV(IPC)', 'samples for ±3%', 'CI ∋ full', 'mean of IPCs', 'its error', '1 / mean CPI', 'its error', 'fast-fwd s', 'warming s', 'detailed s', 'other s', 'output ok', 'exit'],
@@ -574,7 +593,7 @@ async function main(): Promise<void> {
     const c = coverage as { workload: string; args: string[]; runs: number; meanSamples: number; coverage997: number; coverage95: number; coverage68: number; otherCoverage997: number; otherCoverage95: number; otherCoverage68: number; meanRelHalfWidth68: number; meanError: number; sdError: number; maxAbsError: number; otherMeanError: number; otherSdError: number; meanRelHalfWidth997: number; meanRelHalfWidth95: number; fullIpc: number; wallSeconds: number; estimator: EstimatorName; otherEstimator: EstimatorName };
     const n = (f: (r: CoverageRun) => boolean) => `${covRuns.filter(f).length}/${c.runs}`;
     tables.push({
-      title: `Coverage: ${c.runs} KVM sampled runs of ${c.workload} ${c.args.join(' ')} with different seeds (full IPC ${c.fullIpc.toFixed(4)})`,
+      title: `Coverage: ${c.runs} sampled runs (${COVERAGE_FF})  of ${c.workload} ${c.args.join(' ')} with different seeds (full IPC ${c.fullIpc.toFixed(4)})`,
       headers: ['estimator', 'stated confidence', 'CI ∋ full IPC', 'coverage', 'mean relative half-width'],
       align: ['l', 'r', 'r', 'r', 'r'],
       rows: [
@@ -619,10 +638,11 @@ async function main(): Promise<void> {
       targetSamples: TARGET_SAMPLES,
       fastForward: 'kvm',
       validationSeed: VALIDATION_SEED,
-      estimator: 'KVM rows: mean of per-sample IPCs (summary.ipc); atomic rows: 1 / mean CPI',
+      estimator: "each row's summary.ipc: KVM (--no-host-rate) rows the mean of per-sample IPCs; KVM host-rate rows the phase-stratified estimate; atomic rows the instruction-weighted 1 / mean CPI",
     },
     rows,
     atomicRows,
+    hostRateRows,
     coverage,
   };
   writeFileSync(`${outPrefix}.json`, JSON.stringify(json, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');

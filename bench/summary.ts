@@ -351,14 +351,16 @@ const checkpoint: Summarizer = (j) => {
 };
 
 /**
- * sampling.json (bench/sampling.ts): `rows` (one validation study per workload: fullIpc,
+ * sampling.json (bench/sampling.ts): `hostRateRows` (the default KVM mode) or else `rows` (one validation study per workload: fullIpc,
  * sampledIpc ± ipcHalfWidth at `confidence`, error, samples, wall times, speedup) and
  * `coverage` (repeats of one workload with other seeds: coverage997, coverage95, …), with the
  * targets `targetError`, `goalError`, `targetSpeedup` at the top level. Older or hand-written
  * files with per-study SamplingResult fields (config, summary, validation) are read too.
  */
 const sampling: Summarizer = (j) => {
-  let studies = arr(j, 'rows', 'studies', 'results', 'workloads', '').filter(isObj);
+  // The default mode's rows (KVM with host-rate probes) when the file has them.
+  let studies = arr(j, 'hostRateRows').filter(isObj);
+  if (studies.length === 0) studies = arr(j, 'rows', 'studies', 'results', 'workloads', '').filter(isObj);
   if (studies.length === 0 && isObj(j)) studies = [j];
   const target = num(j, 'targetError', 'config.targetError');
   const goal = num(j, 'goalError');

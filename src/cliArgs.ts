@@ -287,7 +287,12 @@ sampling options:
   --interval-insts N        instructions between samples (default 10M; on KVM host time at
                             1 instruction per host cycle: this host has no PMU)
                             each interval is jittered uniformly in [0.5, 1.5]x (see --seed)
-  --functional-warm-insts N functional warming per sample (default 200000)
+  --functional-warm-insts N functional warming per sample, at most (default 4M): it stops once
+                            the last-level cache has turned over (installed as many lines as it
+                            holds) or gone quiet, after at least 400k; 200k left qsort 24% slow
+  --fixed-warming           always warm exactly --functional-warm-insts
+  --branch-warm-insts N     of which the last N also train the branch predictor (default 200k:
+                            it warms far sooner than the L2, and training it costs most)
   --detailed-warm-insts W   detailed warm-up per sample on o3, stats discarded (default 20000)
   --measure-insts U         measured unit per sample on o3 (default 20000)
   --samples N               take N samples (then run the rest of the program on KVM)
@@ -300,9 +305,10 @@ sampling options:
   --out DIR                 output directory (default ./switchsim-sample)
   --config FILE             o3 configuration (JSON)
   --fast-forward kvm|atomic fast-forward model (default kvm; atomic where /dev/kvm is missing)
-  --host-rate               experimental (KVM): probe the host's instruction rate per phase and
-                            weight samples by the instructions they stand for (see
-                            src/sample/hostRate.ts; not yet more accurate than the default)
+  --no-host-rate            KVM: no phase profile or host-rate probes; samples fall uniformly
+                            in host time and IPC is the mean of the samples' IPCs (biased where
+                            host and o3 speeds differ by phase, and by the samples' own JS
+                            instructions: see README)
   --host-factor F           guest cycles per host cycle for the KVM regions (default 1.0)
   --host-freq HZ            host clock for host time -> cycles (default: detected)
   --guest-seed N            seed for the guest's getrandom and AT_RANDOM (default 0)
@@ -321,6 +327,10 @@ export interface ParsedSample {
   quiet: boolean;
   interval: { seconds: number } | { insts: number };
   functionalWarmInsts: number;
+  /** The last this-many of the functional warming also train the branch predictor (null: all). */
+  branchWarmInsts: number | null;
+  /** Warm exactly functionalWarmInsts (else it is a maximum: FastWarmer adaptive warming). */
+  fixedWarming: boolean;
   detailedWarmInsts: number;
   measureInsts: number;
   samples: number | null;
@@ -367,7 +377,9 @@ const SAMPLE_PASS_FLAG = new Set(['--clear-env', '--no-glibc-baseline', '-q', '-
 export function parseSampleArgs(argv: string[]): ParsedSample {
   const pass: string[] = [];
   let interval: ParsedSample['interval'] | undefined;
-  let functionalWarmInsts = 200_000;
+  let functionalWarmInsts = 4_000_000;
+  let fixedWarming = false;
+  let branchWarmInsts: number | null = 200_000;
   let detailedWarmInsts = 20_000;
   let measureInsts = 20_000;
   let samples: number | null = null;
@@ -377,7 +389,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
   let seed = '0';
   let out = './switchsim-sample';
   let fastForward: 'kvm' | 'atomic' | undefined;
-  let hostRate = false;
+  let hostRate = true;
   let validate = false;
   let scaling: string | undefined;
   let i = 0;
@@ -411,6 +423,12 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
       case '--functional-warm-insts':
         functionalWarmInsts = parseCount(arg, val(), 0);
         break;
+      case '--fixed-warming':
+        fixedWarming = true;
+        break;
+      case '--branch-warm-insts':
+        branchWarmInsts = parseCount(arg, val(), 0);
+        break;
       case '--detailed-warm-insts':
         detailedWarmInsts = parseCount(arg, val(), 0);
         break;
@@ -440,6 +458,9 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
         break;
       case '--host-rate':
         hostRate = true;
+        break;
+      case '--no-host-rate':
+        hostRate = false;
         break;
       case '--fast-forward': {
         const m = val();
@@ -474,6 +495,8 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
     quiet: run.quiet,
     interval: interval ?? { insts: 10_000_000 },
     functionalWarmInsts,
+    branchWarmInsts,
+    fixedWarming,
     detailedWarmInsts,
     measureInsts,
     samples,

@@ -138,6 +138,8 @@ export async function runSampleCommand(p: ParsedSample): Promise<number> {
       ...(o.maxSeconds ? { maxSeconds: o.maxSeconds } : {}),
       interval: p.interval,
       functionalWarmInsts: p.functionalWarmInsts,
+      ...(p.branchWarmInsts !== null ? { branchWarmInsts: p.branchWarmInsts } : {}),
+      ...(p.fixedWarming ? { fixedWarming: true } : {}),
       detailedWarmInsts: p.detailedWarmInsts,
       measureInsts: p.measureInsts,
       samples: p.samples,

@@ -12,7 +12,7 @@
  *      GPR fingerprint before each (AtomicCPU.runTraced), with an undo log of every page it
  *      writes (GuestMemory.writeWatch). It serves nothing: it stops at a syscall or m5op. Then
  *      memory, registers and the instruction count go back to S.
- *   2. KVM runs from S for a fixed ~0.25 ms (RunLimit.probeSeconds) and stops at S'. KVM really
+ *   2. KVM runs from S for a fixed ~0.25 ms (RunLimit.timerSeconds) and stops at S'. KVM really
  *      executed those instructions from the true state: S' is where the program now is.
  *   3. S' (rip + fingerprint) is looked up in the trace: its index is the exact instruction count;
  *      its host time is the time inside KVM_RUN. Every probe has the same length, so the fixed
@@ -39,11 +39,17 @@ export interface HostRateMeasurement {
 }
 
 export type ProbeResult =
-  | { kind: 'measured'; measurement: HostRateMeasurement; tracedInsts: number }
+  /**
+   * measurement: the timed run. seconds / stopInsts: KVM_RUN time and instructions of both runs
+   * (the guest progressed through both: it is now stopInsts past where the probe started).
+   */
+  | { kind: 'measured'; measurement: HostRateMeasurement; tracedInsts: number; seconds: number; stopInsts: number }
   | { kind: 'missed'; reason: string; tracedInsts: number; seconds: number }
   /** The guest ended during the probe (KVM's outcome). */
   | { kind: 'ended'; outcome: ModelOutcome };
 
+/** Warm-up runs of a probe at most (see HostRateProbe.plan). */
+const MAX_WARM_RUNS = 12;
 /** Fewer instructions than this make a probe too short to time (a kick that hit at once). */
 const MIN_PROBE_INSTS = 2_000;
 
@@ -53,14 +59,18 @@ export class HostRateProbe {
   /** Probes measured / missed, by reason. */
   measured = 0;
   readonly missed: Record<string, number> = {};
+  /** Keeps the cache-refill reads from being optimised away. */
+  private sink = 0;
   /** Host seconds spent in the traced pre-runs. */
   tracingSeconds = 0;
 
   constructor(
-    /** Instructions traced: enough for the probe at 4 instructions per cycle at 4 GHz. */
-    readonly traceInsts = 4_000_000,
-    /** Host seconds KVM runs per probe (after entering KVM_RUN). */
+    /** Instructions traced when the phase rate is unknown: two 250 µs runs at up to ~12 per ns. */
+    readonly traceInsts = 6_000_000,
+    /** Host seconds of the timed KVM run (after entering KVM_RUN). */
     readonly probeSeconds = 250e-6,
+    /** Host seconds of the untimed KVM run before it, which re-warms the host's caches. */
+    readonly warmSeconds = 250e-6,
   ) {
     this.rips = new Float64Array(traceInsts + 1);
     this.fps = new Int32Array(traceInsts + 1);
@@ -70,21 +80,64 @@ export class HostRateProbe {
    * Runs one probe from o3's current state (pipeline empty). KVM runs the guest afterwards: on
    * return (but 'ended') the system is on KVM, at S'.
    */
-  async probe(system: System, o3: O3Model, kvm: KvmModel): Promise<ProbeResult> {
+  /**
+   * `stays(rip)`, when given, says whether code at `rip` may belong to the sample's phase: a probe
+   * whose timed run ran code of another phase (it crossed a phase boundary) is a miss.
+   */
+  async probe(system: System, o3: O3Model, kvm: KvmModel, knownRate?: number, stays?: (rip: number) => boolean): Promise<ProbeResult> {
+    const { warmSeconds, warmRuns, timedSeconds, traceInsts } = this.plan(knownRate);
     const t0 = performance.now();
-    const n = this.trace(o3);
+    const n = this.trace(o3, traceInsts);
     this.tracingSeconds += (performance.now() - t0) / 1000;
     await system.switchTo('kvm');
-    const run0 = (await kvm.client.stats()).hostRunSeconds;
-    const out = await system.run({ probeSeconds: this.probeSeconds });
-    const seconds = (await kvm.client.stats()).hostRunSeconds - run0;
-    if (out.kind === 'exited' || out.kind === 'faulted') return { kind: 'ended', outcome: out };
-    if (out.kind !== 'limit') return this.miss(out.kind === 'm5op' ? 'm5op' : 'syscall', n, seconds);
-    const at = this.find(await kvm.threadContext(), n);
-    if (at < 0) return this.miss(n > this.traceInsts ? 'beyond trace' : 'not in trace', n, seconds);
-    if (at < MIN_PROBE_INSTS || !(seconds > 0)) return this.miss('too short', n, seconds);
+    // Two runs: the first is not timed. After any pause of the vCPU thread (the trace, a switch)
+    // the guest runs slower for a while: ~1.5 ms of extra KVM time per pause for a pointer chase
+    // over 8 MiB (caches and TLBs of a descheduled vCPU); the first run absorbs that.
+    let total = 0;
+    let at0 = 0;
+    let measured = 0;
+    let seconds = 0;
+    for (let run = 0; run <= warmRuns; run++) {
+      const timed = run === warmRuns;
+      const run0 = (await kvm.client.stats()).hostRunSeconds;
+      const out = await system.run({ timerSeconds: timed ? timedSeconds : warmSeconds });
+      seconds = (await kvm.client.stats()).hostRunSeconds - run0;
+      total += seconds;
+      if (out.kind === 'exited' || out.kind === 'faulted') return { kind: 'ended', outcome: out };
+      if (out.kind !== 'limit') return this.miss(out.kind === 'm5op' ? 'm5op' : 'syscall', n, total);
+      // Only the timed run's two ends need finding (the last warm-up run's end is the first).
+      if (run < warmRuns - 1) continue;
+      const at = this.find(await kvm.threadContext(), n, at0);
+      if (at < 0) return this.miss(n > traceInsts ? 'beyond trace' : 'not in trace', n, total);
+      measured = at - at0;
+      at0 = at;
+    }
+    if (measured < MIN_PROBE_INSTS || !(seconds > 0)) return this.miss('too short', n, total);
+    if (stays) {
+      const step = Math.max(1, Math.floor(measured / 4096));
+      for (let j = at0 - measured; j <= at0; j += step) if (!stays(this.rips[j]!)) return this.miss('left the phase', n, total);
+    }
     this.measured++;
-    return { kind: 'measured', measurement: { insts: at, seconds }, tracedInsts: n - 1 };
+    return { kind: 'measured', measurement: { insts: measured, seconds }, tracedInsts: n - 1, seconds: total, stopInsts: at0 };
+  }
+
+  /**
+   * A probe's runs and trace length. Both runs are as long as a profiled fast-forward chunk: every
+   * exit from KVM_RUN slows the guest for a while after it (~2 ms of extra time per exit for a
+   * pointer chase over 8 MiB, ~0.2 ms for branchy code: caches, TLBs and predictors of a vCPU
+   * that left the guest), so a rate is only right for time spent in stretches of the same kind.
+   * The warm-up run stands for the chunk before. Unknown rate: the whole trace (room for ~6
+   * instructions per cycle at 2 GHz); known (an earlier probe of the phase): three times that.
+   */
+  plan(rate: number | undefined): { warmSeconds: number; warmRuns: number; timedSeconds: number; traceInsts: number } {
+    const warmSeconds = this.warmSeconds;
+    const timedSeconds = this.probeSeconds;
+    if (rate === undefined || !(rate > 0)) return { warmSeconds, warmRuns: 1, timedSeconds, traceInsts: this.traceInsts };
+    // As many chunk-long warm-up runs as the trace covers at three times the rate, up to 12
+    // (~3 ms: a pointer chase needs ~2 ms to recover from the trace's pause).
+    const perRun = 3 * rate * warmSeconds;
+    const warmRuns = Math.max(1, Math.min(MAX_WARM_RUNS, Math.floor(this.traceInsts / perRun) - 1));
+    return { warmSeconds, warmRuns, timedSeconds, traceInsts: Math.min(this.traceInsts, Math.ceil(perRun * (warmRuns + 1)) + 10_000) };
   }
 
   private miss(reason: string, entries: number, seconds: number): ProbeResult {
@@ -93,17 +146,19 @@ export class HostRateProbe {
   }
 
   /** Step 1: the traced, undone pre-run. Returns the trace entries recorded. */
-  private trace(o3: O3Model): number {
+  private trace(o3: O3Model, traceInsts: number): number {
     const cpu = o3.cpu;
     const mem = cpu.mem;
     const bytes = mem.bytes;
     const saved = cpu.getThreadContext();
     const inst0 = cpu.s.instructions;
     const undo = new Map<number, Uint8Array>();
+    const touched = new Set<number>();
     mem.flushTlb();
     mem.writeWatch = (page) => {
       if (!undo.has(page)) undo.set(page, bytes.slice(page, page + 4096));
     };
+    mem.readWatch = (page) => touched.add(page);
     // The detailed CPU's memory records every access for its pipeline: keep that list empty.
     const tm = mem as { count?: number };
     const clearTrace = typeof tm.count === 'number' ? () => (tm.count = 0) : null;
@@ -111,11 +166,19 @@ export class HostRateProbe {
     cpu.blockHook = clearTrace;
     let n: number;
     try {
-      n = cpu.runTraced(this.traceInsts, this.rips, this.fps);
+      n = cpu.runTraced(traceInsts, this.rips, this.fps);
     } finally {
       cpu.blockHook = hook;
       mem.writeWatch = null;
+      mem.readWatch = null;
       for (const [page, old] of undo) bytes.set(old, page);
+      // The trace (tens of MB) pushed the guest's data out of the host's caches: read back every
+      // line of the pages it touched, so that KVM's probe meets them in the shared last-level
+      // cache as it would have in an undisturbed run.
+      for (const page of undo.keys()) touched.add(page);
+      let x = 0;
+      if (process.env.SWITCHSIM_NO_REFILL !== '1') for (const page of touched) for (let o = 0; o < 4096; o += 64) x ^= bytes[page + o]!;
+      this.sink ^= x;
       mem.flushTlb();
       cpu.setThreadContext(saved);
       cpu.s.instructions = inst0;
@@ -124,14 +187,84 @@ export class HostRateProbe {
     return n;
   }
 
-  /** Step 3: the index of S' in the trace (its instruction count), or -1. */
-  private find(tc: ThreadContext, entries: number): number {
+  /** Step 3: the index (from `from` on) of a KVM stop in the trace (its instruction count), or -1. */
+  private find(tc: ThreadContext, entries: number, from: number): number {
     const rip = Number(tc.rip);
     const fp = gprFingerprintOf(tc.gpr);
     const rips = this.rips;
     const fps = this.fps;
-    for (let j = 0; j < entries; j++) if (rips[j] === rip && fps[j] === fp) return j;
+    for (let j = from; j < entries; j++) if (rips[j] === rip && fps[j] === fp) return j;
     return -1;
+  }
+}
+
+/**
+ * Where KVM spends its time, by phase: the fast-forward runs in chunks of about a millisecond
+ * and the rip it stops at names the phase (the phase whose samples' warming ran that 64-byte
+ * code line most), like a sampling profiler. Chunks in code no sample's warming ran go with the phase of
+ * the chunk before them (the first ones with the next known one).
+ */
+export class PhaseProfile {
+  /** 64-byte code line → phase → instructions the phase's warming ran in it. */
+  private readonly lines = new Map<number, Map<number, number>>();
+  private readonly chunks: { rip: number; seconds: number }[] = [];
+  private readonly direct = new Map<number, number>();
+
+  /** The code a phase's sample ran: its warming's blocks and the instructions run in each. */
+  addCode(phase: number, blocks: Iterable<[{ start: number; end: number }, number]>): void {
+    for (const [b, n] of blocks) {
+      for (let l = Math.floor(b.start / 64); l <= Math.floor((Math.max(b.end, b.start + 1) - 1) / 64); l++) {
+        let m = this.lines.get(l);
+        if (!m) this.lines.set(l, (m = new Map()));
+        m.set(phase, (m.get(phase) ?? 0) + n);
+      }
+    }
+  }
+
+  /** The phase whose samples ran the code at `rip` most; undefined for code no sample ran. */
+  phaseOf(rip: number): number | undefined {
+    return this.phaseOfLine(Math.floor(rip / 64));
+  }
+
+  private phaseOfLine(line: number): number | undefined {
+    const m = this.lines.get(line);
+    if (!m) return undefined;
+    let best: number | undefined;
+    let most = -1;
+    for (const [p, n] of m) if (n > most) [best, most] = [p, n];
+    return best;
+  }
+
+  /** A fast-forward chunk of `seconds` that stopped at `rip`. */
+  noteChunk(rip: number, seconds: number): void {
+    this.chunks.push({ rip, seconds });
+  }
+
+  /** KVM seconds known to belong to `phase` (its probes' runs). */
+  addSeconds(phase: number, seconds: number): void {
+    this.direct.set(phase, (this.direct.get(phase) ?? 0) + seconds);
+  }
+
+  /** Seconds per phase, and the seconds of chunks whose phase had to be guessed. */
+  secondsByPhase(): { seconds: Map<number, number>; guessed: number } {
+    const out = new Map(this.direct);
+    const phases = this.chunks.map((c) => this.phaseOfLine(Math.floor(c.rip / 64)));
+    let guessed = 0;
+    let prev: number | undefined = phases.find((p) => p !== undefined);
+    for (let i = 0; i < this.chunks.length; i++) {
+      let p = phases[i];
+      if (p === undefined) {
+        guessed += this.chunks[i]!.seconds;
+        p = prev;
+      }
+      prev = p;
+      if (p !== undefined) out.set(p, (out.get(p) ?? 0) + this.chunks[i]!.seconds);
+    }
+    return { seconds: out, guessed };
+  }
+
+  get chunkCount(): number {
+    return this.chunks.length;
   }
 }
 

@@ -18,15 +18,22 @@ import { exitCodeOf, TIME_LIMIT_EXIT_CODE } from '../run.js';
 import type { Stat } from '../stats.js';
 import { KVM_ASSUMED_IPC, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
 import { System } from '../switch/system.js';
-import { HostRateProbe, PhaseTable } from './hostRate.js';
+import { HostRateProbe, PhaseProfile, PhaseTable } from './hostRate.js';
+import type { Block } from '../detailed/decode.js';
 
-/** Probes per phase before giving up on it, and in all (each costs ~0.2 s of tracing). */
-const MAX_PROBES_PER_PHASE = 3;
-const MAX_PROBES = 24;
-/** An instruction interval on KVM lasts at most this many times its length at 1 instruction per cycle. */
-const MAX_SLOW_INTERVAL = 4;
-import { estimate, ratioIpcEstimate, samplesNeeded, seededRandom, type VarianceMethod } from './stats.js';
-import type { Estimate, SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
+/**
+ * Probes measured per phase (one sizes the others, two give the rate's spread), attempts per
+ * phase before giving up, and probes in all (a first one traces 4M instructions: ~0.2 s).
+ */
+const PROBES_PER_PHASE = 3;
+/** Adaptive functional warming runs at least this long (SampleOptions.fixedWarming). */
+const MIN_ADAPTIVE_WARM = 400_000;
+const MAX_PROBES_PER_PHASE = 5;
+const MAX_PROBES = 32;
+/** --host-rate: KVM fast-forward chunk length between rip samples (= a host-rate probe's runs). */
+const PROFILE_CHUNK_SECONDS = 250e-6;
+import { estimate, ratioIpcEstimate, samplesNeeded, seededRandom, stratifiedIpcEstimate, type VarianceMethod } from './stats.js';
+import type { Estimate, PhaseRecord, SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
 
 export type FastForwardModel = 'kvm' | 'atomic';
 
@@ -47,6 +54,13 @@ export interface SampleOptions {
   /** Fast-forward between samples: host seconds or instructions (KVM: host time at 1 IPC). */
   interval: { seconds: number } | { insts: number };
   functionalWarmInsts: number;
+  /** Of the functional warming, the last this-many also train the branch predictor (default: all). */
+  branchWarmInsts?: number;
+  /**
+   * Warm exactly functionalWarmInsts. Default (false): it is a maximum, and warming stops once the
+   * last-level cache has turned over or gone quiet, after at least MIN_ADAPTIVE_WARM (FastWarmer).
+   */
+  fixedWarming?: boolean;
   detailedWarmInsts: number;
   measureInsts: number;
   /** A fixed sample count, or null: sample until the target error (at least minSamples). */
@@ -94,6 +108,8 @@ export interface SampleRunResult {
   stdout: Buffer;
   stderr: Buffer;
   wallSeconds: number;
+  /** --host-rate: the phases' code and the fast-forward's rip profile (diagnostics). */
+  profile?: PhaseProfile;
 }
 
 const STAT_PREFIX = 'system.o3_cpu.';
@@ -120,11 +136,8 @@ export function keyStatsOf(stats: readonly Stat[]): { cycles: number; insts: num
 
 export type Estimator = NonNullable<SamplingSummary['estimator']>;
 
-/**
- * The host rate (instructions per host second) each sample stands for: the mean of its phase's
- * measured probes; null when no probe measured anything.
- */
-export function sampleRates(samples: readonly SampleRecord[]): number[] | null {
+/** Each phase's mean probed host rate and the rates' relative standard error (pooled where one). */
+function phaseRates(samples: readonly SampleRecord[]): Map<number, { rate: number; probes: number; relError: number | null }> {
   const byPhase = new Map<number, number[]>();
   for (const s of samples) {
     if (s.phase === undefined || !s.hostRate || !('insts' in s.hostRate) || !(s.hostRate.seconds > 0)) continue;
@@ -132,50 +145,97 @@ export function sampleRates(samples: readonly SampleRecord[]): number[] | null {
     l.push(s.hostRate.insts / s.hostRate.seconds);
     byPhase.set(s.phase, l);
   }
-  if (byPhase.size === 0) return null;
-  const rate = new Map([...byPhase].map(([p, l]) => [p, l.reduce((a, b) => a + b, 0) / l.length] as const));
-  // A phase whose probes all missed takes the median of the measured phases' rates.
-  const sorted = [...rate.values()].sort((a, b) => a - b);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return samples.map((s) => (s.phase !== undefined ? rate.get(s.phase) : undefined) ?? median);
+  const out = new Map<number, { rate: number; probes: number; relError: number | null }>();
+  for (const [p, all] of byPhase) {
+    // The first probe of a phase only sizes the later ones (short warm-up: likely low).
+    const l = all.length > 1 ? all.slice(1) : all;
+    const m = l.reduce((a, b) => a + b, 0) / l.length;
+    const sd = l.length > 1 ? Math.sqrt(l.reduce((a, r) => a + (r - m) ** 2, 0) / (l.length - 1)) : NaN;
+    out.set(p, { rate: m, probes: l.length, relError: l.length > 1 ? sd / m / Math.sqrt(l.length) : null });
+  }
+  return out;
 }
 
 /**
- * The instructions each sample stands for: its fast-forward interval's (exact on the atomic
- * CPU; on KVM its host seconds × its phase's host rate) plus the instructions the sample itself
- * ran on the JS models (warming, warm-up, unit). The latter matter: where the host is slow (a
- * pointer chase at 0.015 instructions per cycle) a sample's 240k JS instructions can outnumber
- * its KVM interval's, and ignoring them under-weights exactly those phases. Null on KVM when no
- * probe measured a rate.
+ * The phases of a --host-rate study: instructions each stands for (KVM seconds × host rate + its
+ * samples' JS instructions) and its samples' mean CPI. A phase whose probes all missed takes
+ * the median measured rate; one probe gives no spread, so its rate error is the pooled relative
+ * spread of the probes in phases with several (0 when there are none). Empty without any rate.
  */
-export function sampleWeights(samples: readonly SampleRecord[], instructionUniform: boolean): number[] | null {
-  const own = (s: SampleRecord) => s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts;
-  if (instructionUniform) return samples.map((s) => (s.fastForwardInsts ?? 0) + own(s));
-  const rates = sampleRates(samples);
-  // The interval before sample i ran from sample i − 1's phase into sample i's: the mean rate.
-  return rates ? samples.map((s, i) => 0.5 * (rates[Math.max(0, i - 1)]! + rates[i]!) * s.fastForwardSeconds + own(s)) : null;
+export function phaseRecords(samples: readonly SampleRecord[], kvmSeconds: ReadonlyMap<number, number>): PhaseRecord[] {
+  const rates = phaseRates(samples);
+  if (rates.size === 0) return [];
+  const sorted = [...rates.values()].map((r) => r.rate).sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  let num = 0;
+  let den = 0;
+  for (const r of rates.values()) {
+    if (r.relError === null) continue;
+    num += (r.probes - 1) * (r.relError * Math.sqrt(r.probes)) ** 2;
+    den += r.probes - 1;
+  }
+  const pooledRel = den > 0 ? Math.sqrt(num / den) : 0;
+  const ids = [...new Set(samples.map((s) => s.phase).filter((p): p is number => p !== undefined))].sort((a, b) => a - b);
+  return ids.map((phase) => {
+    const mine = samples.filter((s) => s.phase === phase);
+    const r = rates.get(phase);
+    const jsInsts = mine.reduce((a, s) => a + s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts, 0);
+    const secs = kvmSeconds.get(phase) ?? 0;
+    const rate = r?.rate ?? null;
+    return {
+      phase,
+      samples: mine.length,
+      cpi: mine.reduce((a, s) => a + s.cpi, 0) / mine.length,
+      kvmSeconds: secs,
+      rate,
+      probes: r?.probes ?? 0,
+      rateRelError: r ? (r.relError ?? pooledRel / Math.sqrt(r.probes)) : pooledRel,
+      insts: secs * (rate ?? median) + jsInsts,
+      jsInsts,
+    };
+  });
+}
+
+/** The instructions each sample stands for on the atomic CPU: its exact interval plus its own. */
+export function sampleWeights(samples: readonly SampleRecord[]): number[] {
+  return samples.map((s) => (s.fastForwardInsts ?? 0) + s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts);
 }
 
 /** Which estimator fits where the samples fell (see SamplingSummary.estimator). */
-export function estimatorFor(samples: readonly SampleRecord[], instructionUniform: boolean): Estimator {
-  if (instructionUniform) return 'inverseMeanCpi';
-  return sampleRates(samples) ? 'rateWeighted' : 'meanIpc';
+export function estimatorFor(instructionUniform: boolean, phases?: readonly PhaseRecord[]): Estimator {
+  if (phases && phases.length > 0) return 'phaseStratified';
+  return instructionUniform ? 'inverseMeanCpi' : 'meanIpc';
 }
 
 /**
- * The whole-program IPC from the samples, by how they were placed (SamplingSummary.estimator):
- * uniform in instructions (atomic) → 1 / mean CPI; uniform in host time (KVM) with host-rate
- * probes → rate-weighted 1 / mean CPI; without them → the mean of the IPCs (right only where the
- * host's speed tracks o3's).
+ * The whole-program IPC from the samples (SamplingSummary.estimator): uniform in instructions
+ * (atomic) → instruction-weighted 1 / mean CPI; KVM with --host-rate phases → the phase-stratified
+ * estimate; KVM without → the mean of the IPCs (right only where the host's speed tracks o3's).
  */
-export function ipcEstimate(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean, method: VarianceMethod = 'successive'): Estimate {
-  const which = estimatorFor(samples, instructionUniform);
+export function ipcEstimate(samples: readonly SampleRecord[], confidence: number, instructionUniform: boolean, method: VarianceMethod = 'successive', phases?: readonly PhaseRecord[]): Estimate {
+  const which = estimatorFor(instructionUniform, phases);
   if (which === 'meanIpc') return estimate(samples.map((s) => s.ipc), confidence);
-  return ratioIpcEstimate(samples.map((s) => s.cpi), sampleWeights(samples, instructionUniform)!, confidence, method);
+  if (which === 'phaseStratified') {
+    return stratifiedIpcEstimate(
+      phases!.map((p) => ({ insts: p.insts, cpis: samples.filter((s) => s.phase === p.phase).map((s) => s.cpi), instsRelError: p.rateRelError * ((p.insts - p.jsInsts) / p.insts) })),
+      confidence,
+    );
+  }
+  return ratioIpcEstimate(samples.map((s) => s.cpi), sampleWeights(samples), confidence, method);
 }
 
-function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number, instructionUniform: boolean): SamplingSummary {
-  const ipc = ipcEstimate(samples, opts.confidence, instructionUniform);
+function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number, instructionUniform: boolean, profile: PhaseProfile | null): SamplingSummary {
+  let phases: PhaseRecord[] | undefined;
+  let guessed = 0;
+  if (profile) {
+    const by = profile.secondsByPhase();
+    guessed = by.guessed;
+    // Chunk spans include a little host work per exit: scale them to the KVM_RUN seconds.
+    const spanTotal = [...by.seconds.values()].reduce((a, b) => a + b, 0);
+    const scale = spanTotal > 0 ? acc.kvmRunSeconds / spanTotal : 0;
+    phases = phaseRecords(samples, new Map([...by.seconds].map(([p, x]) => [p, x * scale] as const)));
+  }
+  const ipc = ipcEstimate(samples, opts.confidence, instructionUniform, 'successive', phases);
   const cpi = estimate(samples.map((s) => s.cpi), opts.confidence);
   const kvmHostCycles = acc.kvmRunSeconds * freqHz;
   const js = acc.jsInsts;
@@ -184,7 +244,7 @@ function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: A
   const other = Math.max(0, totalSeconds - ffSeconds - acc.warmingSeconds - acc.detailedSeconds);
   return {
     samples: samples.length,
-    estimator: estimatorFor(samples, instructionUniform),
+    estimator: estimatorFor(instructionUniform, phases),
     ipc,
     cpi,
     targetError: opts.targetError,
@@ -197,6 +257,7 @@ function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: A
       hostFactor,
       jsInsts: js,
     },
+    ...(phases ? { phases, guessedKvmSeconds: guessed } : {}),
     hostSeconds: { kvm: ffSeconds, warming: acc.warmingSeconds, detailed: acc.detailedSeconds, other, total: totalSeconds },
   };
 }
@@ -252,6 +313,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     args: opts.args,
     interval: opts.interval,
     functionalWarmInsts: opts.functionalWarmInsts,
+    ...(opts.branchWarmInsts !== undefined ? { branchWarmInsts: opts.branchWarmInsts } : {}),
+    ...(opts.fixedWarming ? { fixedWarming: true } : {}),
     detailedWarmInsts: opts.detailedWarmInsts,
     measureInsts: opts.measureInsts,
     samples: opts.samples,
@@ -274,6 +337,9 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   let reachedTarget = false;
 
   const timeLeft = () => (opts.maxSeconds !== undefined ? opts.maxSeconds - since() : Infinity);
+  // --host-rate: where KVM spends its time, by phase (fast-forwards run in profiled chunks).
+  // KVM with host-rate probes (the default): where the fast-forward spends its time, by phase.
+  const profile = ff === 'kvm' && opts.hostRate !== false ? new PhaseProfile() : null;
   const kvmRunSeconds = async (): Promise<number> => {
     if (ff !== 'kvm') return 0;
     const s: KvmStats = await (system.model('kvm') as KvmModel).client.stats();
@@ -331,6 +397,63 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     acc.jsInsts += insts;
     return { ok, runSeconds, insts, seconds };
   };
+  /** Mean probed host rate of each phase (instructions per KVM_RUN second). */
+  const measuredRates = new Map<number, number[]>();
+  const phaseRate = (p: number): number | undefined => {
+    const l = measuredRates.get(p);
+    return l ? Math.max(...l) : undefined;
+  };
+  /**
+   * --host-rate fast-forward on KVM: timed chunks (≤ 1 ms); the rip each stops at names its phase
+   * (PhaseProfile), and an instruction clock advances by the chunk's KVM seconds × that phase's
+   * probed rate (1 instruction per cycle where not known yet). Stops when the clock reaches
+   * `limit.insts` (samples then fall about uniformly in instructions whatever the phases' host
+   * speeds), after `limit.seconds` of KVM time, or in code no sample has run — a phase the study
+   * has not seen, sampled at once (once a quarter of the interval has passed). null: to the end.
+   */
+  const profiledForward = async (limit: { seconds: number } | { insts: number } | null, profile: PhaseProfile): Promise<{ ok: boolean; runSeconds: number; insts: number; seconds: number }> => {
+    const kvm = system.model('kvm') as KvmModel;
+    const run0 = await kvmRunSeconds();
+    const tStart = since();
+    const atOne = freqHz * KVM_ASSUMED_IPC;
+    let ok = true;
+    let run = 0;
+    let clock = 0;
+    for (;;) {
+      const tl = timeLeft();
+      if (tl <= 0) {
+        end = { kind: 'timeLimit', seconds: opts.maxSeconds! };
+        ok = false;
+        break;
+      }
+      // Fixed-length chunks: each exit slows the guest for a while after it, and the probes measure
+      // rates over stretches of this same length (HostRateProbe.plan).
+      const chunk = PROFILE_CHUNK_SECONDS;
+      const out = await system.run({ timerSeconds: Math.min(chunk, tl) });
+      if (ended(out)) {
+        ok = false;
+        break;
+      }
+      const span = kvm.client.lastSpan;
+      const dt = span ? (span.endNs - span.startNs) / 1e9 : chunk;
+      run += dt;
+      const rip = Number((await kvm.threadContext()).rip);
+      profile.noteChunk(rip, dt);
+      currentPhase = profile.phaseOf(rip);
+      clock += ((currentPhase !== undefined ? phaseRate(currentPhase) : undefined) ?? atOne) * dt;
+      if (!limit) continue;
+      const done = 'insts' in limit ? clock / limit.insts : run / limit.seconds;
+      if (done >= 1 || (currentPhase === undefined && samples.length > 0 && done >= 0.25)) break;
+    }
+    const runSeconds = (await kvmRunSeconds()) - run0;
+    const seconds = since() - tStart;
+    acc.kvmRunSeconds += runSeconds;
+    acc.kvmSeconds += seconds;
+    return { ok, runSeconds, insts: 0, seconds };
+  };
+  /** The phase the last profiled chunk stopped in (undefined: not known, or none yet). */
+  let currentPhase: number | undefined;
+
   /** Runs exactly `n` instructions on o3 (m5ops passed over); false when the guest ended. */
   const runO3 = async (n: number): Promise<boolean> => {
     const o3 = system.model('o3');
@@ -353,9 +476,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     await system.start(ff);
     const o3 = system.model('o3') as O3Model;
     const warmer = new FastWarmer(o3.cpu, o3.memSystem, o3.bpred);
-    const prober = ff === 'kvm' && opts.hostRate === true ? new HostRateProbe() : null;
+    const prober = ff === 'kvm' && profile ? new HostRateProbe() : null;
     const phases = new PhaseTable();
-    const phaseRates = new Map<number, number>();
     const probeTries = new Map<number, number>();
     let probesTaken = 0;
     while (!end && !enough()) {
@@ -363,25 +485,20 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       const factor = 0.5 + rng();
       let limit: { seconds: number } | { insts: number };
       if ('seconds' in opts.interval) limit = { seconds: opts.interval.seconds * factor };
-      else if (ff === 'kvm') {
-        // Instructions → host time at the rate of the phase the last sample was in (probed), so
-        // samples fall about uniformly in instructions; before any probe, at KVM_ASSUMED_IPC.
-        const last = samples[samples.length - 1];
-        const rate = last?.phase !== undefined ? phaseRates.get(last.phase) : undefined;
-        // At most 4× the time at 1 instruction per cycle: a slow phase's rate would otherwise
-        // size an interval that runs far past the next fast phase (or the program's end).
-        const atOne = (opts.interval.insts * factor) / (freqHz * KVM_ASSUMED_IPC);
-        limit = { seconds: Math.min(rate ? (opts.interval.insts * factor) / rate : atOne, MAX_SLOW_INTERVAL * atOne) };
-      }
+      else if (ff === 'kvm' && !profile) limit = { seconds: (opts.interval.insts * factor) / (freqHz * KVM_ASSUMED_IPC) };
       else limit = { insts: Math.max(1, Math.round(opts.interval.insts * factor)) };
-      const f = await fastForward(limit);
+      const f = profile && ff === 'kvm' ? await profiledForward(limit, profile) : await fastForward(limit);
       if (!f.ok) break;
       // 2. To the detailed model; functional warming (its basic-block vector gives the phase).
       const tw0 = performance.now();
       await system.switchTo('o3');
-      const bbv = new Map<number, number>();
-      warmer.profile = prober ? bbv : null;
-      const w = warmer.warm(opts.functionalWarmInsts);
+      const bbv = new Map<Block, number>();
+      warmer.profile = profile ? bbv : null;
+      const w = warmer.warm(
+        opts.functionalWarmInsts,
+        Math.min(opts.branchWarmInsts ?? opts.functionalWarmInsts, opts.functionalWarmInsts),
+        opts.fixedWarming ? undefined : { minInsts: Math.min(MIN_ADAPTIVE_WARM, opts.functionalWarmInsts) },
+      );
       warmer.profile = null;
       o3.warmedInsts += w.insts;
       acc.jsInsts += w.insts;
@@ -424,46 +541,58 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       // 4. Back to fast-forwarding (not timed into the sample: switches count as "other"); the
       //    first samples of a phase probe the host's speed on the way (hostRate.ts).
       let endedInProbe = false;
-      if (prober) {
-        const phase = phases.classify(bbv);
+      let phase = -1;
+      if (profile) {
+        phase = phases.classify(new Map([...bbv].map(([b, n]) => [b.start, n] as const)));
         rec.phase = phase;
+        currentPhase = phase;
+        profile.addCode(phase, bbv.entries());
+      }
+      if (prober) {
         const tries = probeTries.get(phase) ?? 0;
-        if (!phaseRates.has(phase) && tries < MAX_PROBES_PER_PHASE && probesTaken < MAX_PROBES) {
+        if ((measuredRates.get(phase)?.length ?? 0) < PROBES_PER_PHASE && tries < MAX_PROBES_PER_PHASE && probesTaken < MAX_PROBES) {
           probeTries.set(phase, tries + 1);
           probesTaken++;
           const tp0 = performance.now();
-          const p = await prober.probe(system, o3, system.model('kvm') as KvmModel);
+          const stays = (rip: number) => {
+            const q = profile!.phaseOf(rip);
+            return q === undefined || q === phase;
+          };
+          const p = await prober.probe(system, o3, system.model('kvm') as KvmModel, phaseRate(phase), stays);
           acc.probeSeconds += (performance.now() - tp0) / 1000;
           if (p.kind === 'ended') {
             ended(p.outcome);
             endedInProbe = true;
-          } else if (p.kind === 'measured') {
-            rec.hostRate = p.measurement;
-            phaseRates.set(phase, p.measurement.insts / p.measurement.seconds);
-            acc.kvmRunSeconds += p.measurement.seconds;
           } else {
-            rec.hostRate = { missed: p.reason };
+            if (p.kind === 'measured') {
+              rec.hostRate = p.measurement;
+              const got = measuredRates.get(phase) ?? [];
+              got.push(p.measurement.insts / p.measurement.seconds);
+              measuredRates.set(phase, got);
+            } else rec.hostRate = { missed: p.reason };
             acc.kvmRunSeconds += p.seconds;
+            profile!.addSeconds(phase, p.seconds);
           }
         }
       }
       if (!endedInProbe) await system.switchTo(ff);
       samples.push(rec);
-      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic'));
+      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic', profile));
     }
     if (!end) {
       reachedTarget = true;
       // The rest of the program at full speed.
-      await fastForward(null);
+      if (profile && ff === 'kvm') await profiledForward(null, profile);
+      else await fastForward(null);
     }
     if (!end) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
     const finalEnd: SampleEnd = end;
     const wall = since();
-    const summary = summarize(samples, opts, acc, freqHz, hostFactor, wall, ff === 'atomic');
+    const summary = summarize(samples, opts, acc, freqHz, hostFactor, wall, ff === 'atomic', profile);
     const result: SamplingResult = { config, samples, summary };
     const { stdout, stderr } = system.output();
     const exitCode = finalEnd.kind === 'timeLimit' ? TIME_LIMIT_EXIT_CODE : exitCodeOf(finalEnd);
-    return { result, end: finalEnd, exitCode, stats: summaryStats(result), notes, reachedTarget, partialDropped, stdout, stderr, wallSeconds: wall };
+    return { result, end: finalEnd, exitCode, stats: summaryStats(result), notes, reachedTarget, partialDropped, stdout, stderr, wallSeconds: wall, ...(profile ? { profile } : {}) };
   } finally {
     await system.close();
   }

@@ -196,6 +196,64 @@ export function ratioIpcEstimate(cpis: readonly number[], weights: readonly numb
   };
 }
 
+/** A stratum of a stratified estimate: its instruction count and its samples' CPIs. */
+export interface Stratum {
+  insts: number;
+  cpis: readonly number[];
+  /** Relative standard error of `insts` (from its rate probes), 0 when not known. */
+  instsRelError?: number;
+}
+
+/**
+ * Whole-program IPC from strata (phases): IPC = Σ Iₚ / Σ Iₚ·CPIₚ with CPIₚ the mean CPI of the
+ * stratum's samples. The interval, in log space, adds the CPI means' variances (within-stratum
+ * s²/n; a stratum with one sample takes the pooled relative variance of the others) and the
+ * instruction counts' (instsRelError), by the delta method; Student t at n − k degrees of freedom.
+ * `cv` is the per-sample relative spread (√n · relative standard error), for samplesNeeded.
+ */
+export function stratifiedIpcEstimate(strata: readonly Stratum[], confidence: number): Estimate {
+  const used = strata.filter((x) => x.cpis.length > 0 && x.insts > 0);
+  const n = used.reduce((a, x) => a + x.cpis.length, 0);
+  const means = used.map((x) => x.cpis.reduce((a, b) => a + b, 0) / x.cpis.length);
+  const total = used.reduce((a, x) => a + x.insts, 0);
+  const cycles = used.reduce((a, x, i) => a + x.insts * means[i]!, 0);
+  const allIpcs = used.flatMap((x) => x.cpis.map((c) => 1 / c));
+  const ipcSpread = estimate(allIpcs, confidence).stdDev;
+  if (!(cycles > 0) || n - used.length < 1) {
+    return { mean: cycles > 0 ? total / cycles : NaN, stdDev: ipcSpread, cv: 0, confidence, halfWidth: Infinity, low: 0, high: Infinity, relativeError: Infinity };
+  }
+  // Pooled relative within-stratum variance, for strata with a single sample.
+  let pooledNum = 0;
+  let pooledDen = 0;
+  const relVar = used.map((x, i) => {
+    const k = x.cpis.length;
+    if (k < 2) return NaN;
+    const m = means[i]!;
+    const v = x.cpis.reduce((a, c) => a + (c - m) ** 2, 0) / (k - 1);
+    pooledNum += (k - 1) * (v / (m * m));
+    pooledDen += k - 1;
+    return v / (m * m);
+  });
+  const pooled = pooledDen > 0 ? pooledNum / pooledDen : 0;
+  let varLog = 0;
+  used.forEach((x, i) => {
+    const k = x.cpis.length;
+    const m = means[i]!;
+    const rv = Number.isFinite(relVar[i]!) ? relVar[i]! : pooled;
+    // ∂ ln IPC / ∂ ln CPIₚ = −Iₚ·CPIₚ / C; ∂ ln IPC / ∂ ln Iₚ = Iₚ / I − Iₚ·CPIₚ / C.
+    const share = (x.insts * m) / cycles;
+    varLog += share * share * (rv / k);
+    const e = x.instsRelError ?? 0;
+    varLog += (x.insts / total - share) ** 2 * e * e;
+  });
+  const sdLog = Math.sqrt(varLog);
+  const t = tCritical(confidence, n - used.length);
+  const ipc = total / cycles;
+  const low = ipc * Math.exp(-t * sdLog);
+  const high = ipc * Math.exp(t * sdLog);
+  return { mean: ipc, stdDev: ipcSpread, cv: sdLog * Math.sqrt(n), confidence, halfWidth: (high - low) / 2, low, high, relativeError: t * sdLog };
+}
+
 /**
  * The smallest sample count n ≥ 2 whose interval reaches the relative error `target` at this
  * coefficient of variation: t(n−1)·cv/√n ≤ target, i.e. n ≥ (t·cv/ε)² with t taken at n − 1

@@ -58,12 +58,12 @@ export interface SamplingSummary {
    * fast-forward: no instruction counter) weight every stretch of time alike, so the plain mean
    * of the per-sample IPCs estimates instructions / cycles; samples placed uniformly in
    * instructions (atomic fast-forward) need the ratio estimator 1 / mean CPI (its interval is the
-   * CPI interval inverted). KVM with host-rate probes: 'rateWeighted', IPC = Σrateᵢ / Σrateᵢ·CPIᵢ
-   * (each sample stands for rateᵢ × its interval's host time instructions). The intervals of the
-   * ratio estimators use the successive-difference variance (stats.ts VarianceMethod). Absent in
-   * older files: 'meanIpc'.
+   * CPI interval inverted; its interval uses the successive-difference variance, stats.ts
+   * VarianceMethod). KVM with --host-rate: 'phaseStratified' (see `phases`): each phase's
+   * instructions are its KVM seconds × its probed host rate plus its samples' JS instructions,
+   * its CPI the mean of its samples', IPC = Σ Iₚ / Σ Iₚ·CPIₚ. Absent in older files: 'meanIpc'.
    */
-  estimator?: 'meanIpc' | 'inverseMeanCpi' | 'rateWeighted';
+  estimator?: 'meanIpc' | 'inverseMeanCpi' | 'phaseStratified';
   ipc: Estimate;
   cpi: Estimate;
   /** The target relative error asked for (e.g. 0.03), and the samples needed to reach it at this CV. */
@@ -83,6 +83,29 @@ export interface SamplingSummary {
   };
   /** Host seconds per model over the whole study, and in total. */
   hostSeconds: { kvm: number; warming: number; detailed: number; other: number; total: number };
+  /** --host-rate: the phases, and the share of KVM time whose phase was guessed (see PhaseProfile). */
+  phases?: PhaseRecord[];
+  guessedKvmSeconds?: number;
+}
+
+/** One phase of a --host-rate study (sample/hostRate.ts): what the stratified estimate uses. */
+export interface PhaseRecord {
+  phase: number;
+  samples: number;
+  /** Mean CPI of its samples. */
+  cpi: number;
+  /** KVM_RUN seconds attributed to it (the fast-forward's rip profile and its probes). */
+  kvmSeconds: number;
+  /** Host instruction rate (instructions per KVM_RUN second): its probes' mean, else null. */
+  rate: number | null;
+  /** Probes measured in it. */
+  probes: number;
+  /** Relative standard error of `rate`: its probes' spread / √probes (else pooled; 0 if unknown). */
+  rateRelError: number;
+  /** Instructions it stands for: kvmSeconds × rate (the median phase rate when null) + jsInsts. */
+  insts: number;
+  /** Instructions its samples ran on the JS models (warming, warm-up, unit). */
+  jsInsts: number;
 }
 
 export interface SamplingConfig {
@@ -90,6 +113,10 @@ export interface SamplingConfig {
   args: string[];
   interval: { seconds: number } | { insts: number };
   functionalWarmInsts: number;
+  /** The last this-many of the functional warming also train the branch predictor (absent: all). */
+  branchWarmInsts?: number;
+  /** functionalWarmInsts is exact (else a maximum: adaptive warming). */
+  fixedWarming?: boolean;
   detailedWarmInsts: number;
   measureInsts: number;
   samples: number | null;

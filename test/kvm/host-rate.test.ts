@@ -29,7 +29,7 @@ describeKvm('host-rate probe', () => {
     try {
       await sys.start('kvm');
       expect((await sys.run({ seconds: 0.01 })).kind).toBe('limit');
-      const probe = new HostRateProbe(4_000_000, 150e-6);
+      const probe = new HostRateProbe(4_000_000, 150e-6, 150e-6);
       // A probe misses when a loaded host stretches it past the trace: try again from where it stopped.
       let r: Awaited<ReturnType<HostRateProbe['probe']>> | null = null;
       for (let attempt = 0; attempt < 8 && r?.kind !== 'measured'; attempt++) {
@@ -40,10 +40,12 @@ describeKvm('host-rate probe', () => {
       }
       expect(r?.kind === 'missed' ? r.reason : r?.kind).toBe('measured');
       if (r?.kind !== 'measured') return;
-      insts = r.measurement.insts;
-      expect(insts).toBeGreaterThanOrEqual(2_000);
+      insts = r.stopInsts;
+      expect(r.measurement.insts).toBeGreaterThanOrEqual(2_000);
+      expect(r.measurement.insts).toBeLessThan(insts);
       expect(insts).toBeLessThanOrEqual(r.tracedInsts);
       expect(r.measurement.seconds).toBeGreaterThan(100e-6);
+      expect(r.seconds).toBeGreaterThan(r.measurement.seconds);
       // The trace and its undo left nothing behind: the guest still finishes correctly.
       kvmHash = (await sys.stateHash()).hash;
       expect((await sys.run()).kind).toBe('exited');

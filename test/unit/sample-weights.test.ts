@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PhaseTable } from '../../src/sample/hostRate.js';
-import { estimatorFor, ipcEstimate, sampleRates, sampleWeights } from '../../src/sample/sampler.js';
-import { ratioIpcEstimate, tCritical } from '../../src/sample/stats.js';
+import { PhaseProfile, PhaseTable } from '../../src/sample/hostRate.js';
+import { estimatorFor, ipcEstimate, phaseRecords, sampleWeights } from '../../src/sample/sampler.js';
+import { ratioIpcEstimate, stratifiedIpcEstimate, tCritical } from '../../src/sample/stats.js';
 import type { SampleRecord } from '../../src/sample/types.js';
 
 function rec(i: number, cpi: number, extra: Partial<SampleRecord> = {}): SampleRecord {
@@ -15,13 +15,11 @@ describe('ratioIpcEstimate', () => {
   it('is Σw / Σw·CPI, with the iid and successive-difference spreads worked by hand', () => {
     const cpis = [1, 2, 4, 2];
     const w = [3, 1, 1, 3];
-    // R = (3 + 2 + 4 + 6) / 8 = 15 / 8
-    const r = 15 / 8;
+    const r = 15 / 8; // (3 + 2 + 4 + 6) / 8
     const e = cpis.map((c, i) => (w[i]! * (c - r)) / 2); // w̄ = 2
     const iid = ratioIpcEstimate(cpis, w, 0.95, 'iid');
     expect(iid.mean).toBeCloseTo(8 / 15, 12);
-    const ssIid = e.reduce((a, x) => a + x * x, 0) / 3;
-    const hIid = tCritical(0.95, 3) * Math.sqrt(ssIid / 4);
+    const hIid = tCritical(0.95, 3) * Math.sqrt(e.reduce((a, x) => a + x * x, 0) / 3 / 4);
     expect(iid.relativeError).toBeCloseTo(hIid / r, 12);
     expect(iid.low).toBeCloseTo(1 / (r + hIid), 12);
     expect(iid.high).toBeCloseTo(1 / (r - hIid), 12);
@@ -40,56 +38,101 @@ describe('ratioIpcEstimate', () => {
     expect(suc.relativeError).toBeLessThan(iid.relativeError / 10);
   });
 
-  it('equal weights and one sample: unbounded interval, no crash', () => {
+  it('one sample: unbounded interval, no crash', () => {
     const one = ratioIpcEstimate([2], [1], 0.95, 'successive');
     expect(one.mean).toBe(0.5);
     expect(one.high).toBe(Infinity);
   });
 });
 
-describe('sample weights', () => {
-  it('atomic fast-forward: exact interval instructions plus the sample\'s own', () => {
+describe('stratifiedIpcEstimate', () => {
+  it('is Σ Iₚ / Σ Iₚ·CPIₚ; the interval adds the strata CPI variances (pooled for one-sample strata) and the instruction-count errors', () => {
+    const strata = [
+      { insts: 100, cpis: [1, 1.2, 0.8] }, // mean 1, relative variance 0.04
+      { insts: 10, cpis: [20], instsRelError: 0.1 }, // one sample: pooled 0.04
+    ];
+    const e = stratifiedIpcEstimate(strata, 0.95);
+    const c = 100 * 1 + 10 * 20;
+    expect(e.mean).toBeCloseTo(110 / c, 12);
+    const s1 = 100 / c;
+    const s2 = 200 / c;
+    const varLog = s1 * s1 * (0.04 / 3) + s2 * s2 * (0.04 / 1) + (10 / 110 - s2) ** 2 * 0.01;
+    const t = tCritical(0.95, 4 - 2);
+    expect(e.relativeError).toBeCloseTo(t * Math.sqrt(varLog), 12);
+    expect(e.low).toBeCloseTo(e.mean * Math.exp(-t * Math.sqrt(varLog)), 12);
+    expect(e.high).toBeCloseTo(e.mean * Math.exp(t * Math.sqrt(varLog)), 12);
+  });
+
+  it('no degrees of freedom: unbounded', () => {
+    expect(stratifiedIpcEstimate([{ insts: 1, cpis: [1] }, { insts: 1, cpis: [2] }], 0.95).high).toBe(Infinity);
+  });
+});
+
+describe('sample weights and phase records', () => {
+  it("atomic fast-forward: exact interval instructions plus the sample's own", () => {
     const s = [rec(0, 1, { fastForwardInsts: 1000 }), rec(1, 2, { fastForwardInsts: 3000 })];
-    expect(sampleWeights(s, true)).toEqual([1120, 3120]);
-    expect(estimatorFor(s, true)).toBe('inverseMeanCpi');
+    expect(sampleWeights(s)).toEqual([1120, 3120]);
+    expect(estimatorFor(true)).toBe('inverseMeanCpi');
     expect(ipcEstimate(s, 0.95, true).mean).toBeCloseTo((1120 + 3120) / (1120 * 1 + 3120 * 2), 12);
   });
 
-  it('KVM: phase rates (mean of its probes; the median for unprobed phases), interval at the mean of the two phases\' rates', () => {
+  it('KVM: each phase stands for its KVM seconds × its rate (later probes; the first only sizes them) plus its samples\' JS instructions', () => {
     const s = [
-      rec(0, 1, { phase: 0, hostRate: { insts: 2e6, seconds: 0.001 } }), // 2e9/s
-      rec(1, 1, { phase: 0, hostRate: { insts: 4e6, seconds: 0.001 } }), // phase 0 mean 3e9/s
-      rec(2, 10, { phase: 1, hostRate: { insts: 1e5, seconds: 0.001 } }), // 1e8/s
-      rec(3, 10, { phase: 2, hostRate: { missed: 'beyond trace' } }), // median of {3e9, 1e8} = 1e8 (lower middle)
+      rec(0, 1, { phase: 0, hostRate: { insts: 1e6, seconds: 0.001 } }), // sizing probe: ignored
+      rec(1, 1.2, { phase: 0, hostRate: { insts: 3e6, seconds: 0.001 } }),
+      rec(2, 0.8, { phase: 0, hostRate: { insts: 5e6, seconds: 0.001 } }), // phase 0: mean of 3e9 and 5e9
+      rec(3, 10, { phase: 1, hostRate: { insts: 1e5, seconds: 0.001 } }), // one probe: 1e8
+      rec(4, 12, { phase: 2, hostRate: { missed: 'left the phase' } }), // no rate: the median (lower middle) 1e8
     ];
-    expect(sampleRates(s)).toEqual([3e9, 3e9, 1e8, 1e8]);
-    const w = sampleWeights(s, false)!;
-    expect(w[0]).toBeCloseTo(3e9 * 0.001 + 120, 3);
-    expect(w[2]).toBeCloseTo(0.5 * (3e9 + 1e8) * 0.001 + 120, 3);
-    expect(w[3]).toBeCloseTo(1e8 * 0.001 + 120, 3);
-    expect(estimatorFor(s, false)).toBe('rateWeighted');
-    const sw = w.reduce((a, b) => a + b, 0);
-    const swc = w.reduce((a, x, i) => a + x * s[i]!.cpi, 0);
-    expect(ipcEstimate(s, 0.95, false).mean).toBeCloseTo(sw / swc, 12);
+    const ph = phaseRecords(s, new Map([[0, 0.01], [1, 0.1], [2, 0.05]]));
+    expect(ph.map((p) => [p.phase, p.samples, p.rate, p.probes])).toEqual([[0, 3, 4e9, 2], [1, 1, 1e8, 1], [2, 1, null, 0]]);
+    expect(ph[0]!.cpi).toBeCloseTo(1, 12);
+    expect(ph[0]!.insts).toBeCloseTo(0.01 * 4e9 + 360, 3);
+    expect(ph[1]!.insts).toBeCloseTo(0.1 * 1e8 + 120, 3);
+    expect(ph[2]!.insts).toBeCloseTo(0.05 * 1e8 + 120, 3);
+    // Phase 0's two measuring probes: relative standard error sd / mean / √2; the others pooled.
+    const rel0 = Math.SQRT2 * 1e9 / 4e9 / Math.SQRT2;
+    expect(ph[0]!.rateRelError).toBeCloseTo(rel0, 12);
+    expect(ph[1]!.rateRelError).toBeCloseTo(rel0 * Math.SQRT2, 12);
+    expect(estimatorFor(false, ph)).toBe('phaseStratified');
+    const i = ph.reduce((a, p) => a + p.insts, 0);
+    const c = ph.reduce((a, p) => a + p.insts * p.cpi, 0);
+    expect(ipcEstimate(s, 0.95, false, 'successive', ph).mean).toBeCloseTo(i / c, 12);
   });
 
   it('KVM without a measured probe falls back to the mean of the IPCs', () => {
     const s = [rec(0, 1, { phase: 0, hostRate: { missed: 'syscall' } }), rec(1, 4, { phase: 0 })];
-    expect(sampleRates(s)).toBeNull();
-    expect(estimatorFor(s, false)).toBe('meanIpc');
+    expect(phaseRecords(s, new Map([[0, 1]]))).toEqual([]);
+    expect(estimatorFor(false, [])).toBe('meanIpc');
     expect(ipcEstimate(s, 0.95, false).mean).toBeCloseTo((1 + 0.25) / 2, 12);
   });
 });
 
-describe('PhaseTable', () => {
+describe('PhaseTable and PhaseProfile', () => {
   it('groups block vectors by L1 distance of their proportions', () => {
     const t = new PhaseTable(0.6);
     expect(t.classify(new Map([[0x1000, 900], [0x2000, 100]]))).toBe(0);
     // Same code, other proportions (distance 0.4): same phase; scale does not matter.
     expect(t.classify(new Map([[0x1000, 14000], [0x2000, 6000]]))).toBe(0);
-    // Disjoint code: distance 2.
-    expect(t.classify(new Map([[0x3000, 50]]))).toBe(1);
+    expect(t.classify(new Map([[0x3000, 50]]))).toBe(1); // disjoint code: distance 2
     expect(t.classify(new Map([[0x3000, 10], [0x1000, 1]]))).toBe(1);
     expect(t.count).toBe(2);
+  });
+
+  it('attributes chunks by the phase whose samples ran their code line most; unknown code goes with the chunk before', () => {
+    const p = new PhaseProfile();
+    p.addCode(0, [[{ start: 0x1000, end: 0x1080 }, 500]]); // lines 0x40, 0x41
+    p.addCode(1, [[{ start: 0x1040, end: 0x1050 }, 900]]); // line 0x41: phase 1 ran it more
+    expect(p.phaseOf(0x1010)).toBe(0);
+    expect(p.phaseOf(0x1044)).toBe(1);
+    expect(p.phaseOf(0x9000)).toBeUndefined();
+    p.noteChunk(0x9000, 0.5); // unknown before any known: goes with the first known (phase 0)
+    p.noteChunk(0x1010, 1);
+    p.noteChunk(0x1044, 2);
+    p.noteChunk(0x9000, 4); // unknown: with phase 1 (the chunk before)
+    p.addSeconds(0, 0.25);
+    const { seconds, guessed } = p.secondsByPhase();
+    expect(Object.fromEntries(seconds)).toEqual({ 0: 1.75, 1: 6 });
+    expect(guessed).toBe(4.5);
   });
 });
