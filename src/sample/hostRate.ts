@@ -177,7 +177,7 @@ export class HostRateProbe {
       // cache as it would have in an undisturbed run.
       for (const page of undo.keys()) touched.add(page);
       let x = 0;
-      if (process.env.SWITCHSIM_NO_REFILL !== '1') for (const page of touched) for (let o = 0; o < 4096; o += 64) x ^= bytes[page + o]!;
+      for (const page of touched) for (let o = 0; o < 4096; o += 64) x ^= bytes[page + o]!;
       this.sink ^= x;
       mem.flushTlb();
       cpu.setThreadContext(saved);
