@@ -299,7 +299,13 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   });
   const freqHz = system.freqHz;
   const hostFactor = system.hostFactor;
-  if (ff === 'kvm') {
+  if (ff === 'kvm' && opts.hostRate !== false) {
+    notes.push(
+      `fast-forward on KVM in 250 µs chunks; this host has no PMU, so KVM cannot count guest instructions: instruction intervals run on a clock that ` +
+        `advances at each phase's probed host rate (1 instruction per host cycle at ${(freqHz / 1e9).toFixed(2)} GHz until a phase is probed), and IPC is ` +
+        `estimated phase by phase (summary.phases); whole-program cycles still scale KVM host cycles by the host factor (${hostFactor})`,
+    );
+  } else if (ff === 'kvm') {
     notes.push(
       `fast-forward on KVM; this host has no PMU, so KVM cannot count guest instructions: fast-forward lengths are host time, ` +
         `instruction intervals are converted at ${KVM_ASSUMED_IPC} instruction per host cycle at ${(freqHz / 1e9).toFixed(2)} GHz, ` +

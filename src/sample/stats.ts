@@ -249,8 +249,10 @@ export function stratifiedIpcEstimate(strata: readonly Stratum[], confidence: nu
   const sdLog = Math.sqrt(varLog);
   const t = tCritical(confidence, n - used.length);
   const ipc = total / cycles;
-  const low = ipc * Math.exp(-t * sdLog);
-  const high = ipc * Math.exp(t * sdLog);
+  // Past e^20 (a factor of 5·10⁸) the interval says nothing: call it unbounded.
+  const wide = t * sdLog > 20;
+  const low = wide ? 0 : ipc * Math.exp(-t * sdLog);
+  const high = wide ? Infinity : ipc * Math.exp(t * sdLog);
   return { mean: ipc, stdDev: ipcSpread, cv: sdLog * Math.sqrt(n), confidence, halfWidth: (high - low) / 2, low, high, relativeError: t * sdLog };
 }
 

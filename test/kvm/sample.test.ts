@@ -53,7 +53,9 @@ describeKvm('switchsim sample', () => {
     // No TTY: a line per sample, the PMU note, the summary.
     expect(r.stderr.match(/^switchsim: sample +\d+: IPC /gm)).toHaveLength(3);
     expect(r.stderr).toMatch(/no PMU/);
-    expect(r.stderr).toMatch(/IPC [\d.]+ ± [\d.]+ \(99\.7% CI/);
+    expect(r.stderr).toMatch(/probed host rate/);
+    // Three samples may fall in three phases: no degrees of freedom, an unbounded interval (n/a).
+    expect(r.stderr).toMatch(/IPC [\d.]+ ± ([\d.]+|n\/a) \(99\.7% CI/);
 
     const csv = readFileSync(path.join(out, 'samples.csv'), 'utf8').trimEnd().split('\n');
     expect(csv).toHaveLength(4);
@@ -94,7 +96,7 @@ describeKvm('switchsim sample', () => {
       expect(sum.ipc.mean).toBeCloseTo(res.samples.reduce((a, s) => a + s.ipc, 0) / 3, 10);
     }
     expect(sum.ipc.low).toBeLessThanOrEqual(sum.ipc.mean);
-    expect(sum.ipc.high).toBeGreaterThanOrEqual(sum.ipc.mean);
+    expect(sum.ipc.high ?? Infinity).toBeGreaterThanOrEqual(sum.ipc.mean); // null in JSON: unbounded
     expect(sum.ipc.confidence).toBe(0.997);
     expect(sum.samplesNeeded).toBeGreaterThanOrEqual(2);
     const w = sum.wholeProgram;

@@ -63,8 +63,12 @@ describe('stratifiedIpcEstimate', () => {
     expect(e.high).toBeCloseTo(e.mean * Math.exp(t * Math.sqrt(varLog)), 12);
   });
 
-  it('no degrees of freedom: unbounded', () => {
+  it('no degrees of freedom, or an interval wider than e^20: unbounded', () => {
     expect(stratifiedIpcEstimate([{ insts: 1, cpis: [1] }, { insts: 1, cpis: [2] }], 0.95).high).toBe(Infinity);
+    // One degree of freedom at 99.7% (t ≈ 212) and a spread of ~50%: e^(212·…) is meaningless.
+    const wide = stratifiedIpcEstimate([{ insts: 1, cpis: [1, 3] }, { insts: 1, cpis: [2] }], 0.997);
+    expect(wide.mean).toBeCloseTo(2 / 4, 12);
+    expect([wide.low, wide.high, wide.halfWidth]).toEqual([0, Infinity, Infinity]);
   });
 });
 
