@@ -605,7 +605,7 @@ async function main(): Promise<void> {
         [ESTIMATOR_LABEL[c.otherEstimator], '68%', n((r) => r.otherIn68), pct(c.otherCoverage68, 1, false), ''],
       ],
       notes: [
-        `KVM fast-forward, the settings and interval of the validation row; seeds 100–${100 + c.runs - 1}; ${c.meanSamples.toFixed(1)} samples per run on average; ${c.wallSeconds.toFixed(0)} s in all`,
+        `fast-forward ${COVERAGE_FF}, the settings and interval of its validation row; seeds 100–${100 + c.runs - 1}; ${c.meanSamples.toFixed(1)} samples per run on average; ${c.wallSeconds.toFixed(0)} s in all`,
         `error over the runs: ${ESTIMATOR_LABEL[c.estimator]} mean ${pct(c.meanError)}, sd ${pct(c.sdError, 2, false)}, max |error| ${pct(c.maxAbsError, 2, false)}; ` +
           `${ESTIMATOR_LABEL[c.otherEstimator]} mean ${pct(c.otherMeanError)}, sd ${pct(c.otherSdError, 2, false)}`,
         'the 95% and 68% intervals are recomputed from the same samples (t at n − 1 degrees of freedom); compare the sd of the error over the runs with the 68% half-width (≈ one standard error by the formula)',
