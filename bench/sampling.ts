@@ -593,7 +593,7 @@ async function main(): Promise<void> {
     const c = coverage as { workload: string; args: string[]; runs: number; meanSamples: number; coverage997: number; coverage95: number; coverage68: number; otherCoverage997: number; otherCoverage95: number; otherCoverage68: number; meanRelHalfWidth68: number; meanError: number; sdError: number; maxAbsError: number; otherMeanError: number; otherSdError: number; meanRelHalfWidth997: number; meanRelHalfWidth95: number; fullIpc: number; wallSeconds: number; estimator: EstimatorName; otherEstimator: EstimatorName };
     const n = (f: (r: CoverageRun) => boolean) => `${covRuns.filter(f).length}/${c.runs}`;
     tables.push({
-      title: `Coverage: ${c.runs} sampled runs (${COVERAGE_FF})  of ${c.workload} ${c.args.join(' ')} with different seeds (full IPC ${c.fullIpc.toFixed(4)})`,
+      title: `Coverage: ${c.runs} sampled runs (${COVERAGE_FF}) of ${c.workload} ${c.args.join(' ')} with different seeds (full IPC ${c.fullIpc.toFixed(4)})`,
       headers: ['estimator', 'stated confidence', 'CI ∋ full IPC', 'coverage', 'mean relative half-width'],
       align: ['l', 'r', 'r', 'r', 'r'],
       rows: [
