@@ -301,6 +301,10 @@ export class KvmCPU {
     if (this._state !== 'ready' && this._state !== 'paused') {
       throw new KvmGuestStateError(`run in state ${this._state}`);
     }
+    const after = options.stopAfterSeconds;
+    if (after !== undefined && !(Number.isFinite(after) && after > 0)) {
+      throw new KvmGuestStateError(`run: stopAfterSeconds must be a positive number of seconds (got ${after})`);
+    }
     this.opts.token?.check('kvm');
     // A pause that raced the end of the previous run must not end this one at once.
     if (this.control.dropStalePause()) this.machine.vcpu.setImmediateExit(false);

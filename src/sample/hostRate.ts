@@ -56,13 +56,8 @@ const MIN_PROBE_INSTS = 2_000;
 export class HostRateProbe {
   private readonly rips: Float64Array;
   private readonly fps: Int32Array;
-  /** Probes measured / missed, by reason. */
-  measured = 0;
-  readonly missed: Record<string, number> = {};
   /** Keeps the cache-refill reads from being optimised away. */
   private sink = 0;
-  /** Host seconds spent in the traced pre-runs. */
-  tracingSeconds = 0;
 
   constructor(
     /** Instructions traced when the phase rate is unknown: two 250 µs runs at up to ~12 per ns. */
@@ -86,9 +81,7 @@ export class HostRateProbe {
    */
   async probe(system: System, o3: O3Model, kvm: KvmModel, knownRate?: number, stays?: (rip: number) => boolean): Promise<ProbeResult> {
     const { warmSeconds, warmRuns, timedSeconds, traceInsts } = this.plan(knownRate);
-    const t0 = performance.now();
     const n = this.trace(o3, traceInsts);
-    this.tracingSeconds += (performance.now() - t0) / 1000;
     await system.switchTo('kvm');
     // Two runs: the first is not timed. After any pause of the vCPU thread (the trace, a switch)
     // the guest runs slower for a while: ~1.5 ms of extra KVM time per pause for a pointer chase
@@ -117,7 +110,6 @@ export class HostRateProbe {
       const step = Math.max(1, Math.floor(measured / 4096));
       for (let j = at0 - measured; j <= at0; j += step) if (!stays(this.rips[j]!)) return this.miss('left the phase', n, total);
     }
-    this.measured++;
     return { kind: 'measured', measurement: { insts: measured, seconds }, tracedInsts: n - 1, seconds: total, stopInsts: at0 };
   }
 
@@ -141,7 +133,6 @@ export class HostRateProbe {
   }
 
   private miss(reason: string, entries: number, seconds: number): ProbeResult {
-    this.missed[reason] = (this.missed[reason] ?? 0) + 1;
     return { kind: 'missed', reason, tracedInsts: Math.max(0, entries - 1), seconds };
   }
 

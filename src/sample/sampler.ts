@@ -18,6 +18,7 @@ import { exitCodeOf, TIME_LIMIT_EXIT_CODE } from '../run.js';
 import type { Stat } from '../stats.js';
 import { KVM_ASSUMED_IPC, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
 import { System } from '../switch/system.js';
+import { definedFields } from '../defined.js';
 import { HostRateProbe, PhaseProfile, PhaseTable } from './hostRate.js';
 import type { Block } from '../detailed/decode.js';
 
@@ -284,18 +285,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     models: [ff, 'o3'],
     program: opts.program,
     args: opts.args,
-    ...(opts.argv0 !== undefined ? { argv0: opts.argv0 } : {}),
-    ...(opts.env !== undefined ? { env: opts.env } : {}),
-    ...(opts.guestSeed !== undefined ? { seed: opts.guestSeed } : {}),
-    ...(opts.glibcBaseline !== undefined ? { glibcBaseline: opts.glibcBaseline } : {}),
-    ...(opts.memSize !== undefined ? { memSize: opts.memSize } : {}),
-    ...(opts.hostFreqHz !== undefined ? { hostFreqHz: opts.hostFreqHz } : {}),
-    ...(opts.hostFactor !== undefined ? { hostFactor: opts.hostFactor } : {}),
+    ...definedFields({
+      argv0: opts.argv0, env: opts.env, seed: opts.guestSeed, glibcBaseline: opts.glibcBaseline, memSize: opts.memSize,
+      hostFreqHz: opts.hostFreqHz, hostFactor: opts.hostFactor, o3Config: opts.o3Config, onWarning: opts.onWarning, onInfo: opts.onInfo,
+    }),
     allowRead: opts.allowRead ?? [],
     ...(opts.capture ? { capture: true } : {}),
-    ...(opts.o3Config !== undefined ? { o3Config: opts.o3Config } : {}),
-    ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-    ...(opts.onInfo ? { onInfo: opts.onInfo } : {}),
   });
   const freqHz = system.freqHz;
   const hostFactor = system.hostFactor;

@@ -4,6 +4,7 @@
  */
 import type { Stat } from '../stats.js';
 import { System } from '../switch/system.js';
+import { definedFields } from '../defined.js';
 import type { SamplingResult } from './types.js';
 
 export interface FullO3Run {
@@ -39,12 +40,7 @@ export async function runFullO3(opts: FullO3Options): Promise<FullO3Run> {
     models: ['o3'],
     program: opts.program,
     args: opts.args,
-    ...(opts.env !== undefined ? { env: opts.env } : {}),
-    ...(opts.guestSeed !== undefined ? { seed: opts.guestSeed } : {}),
-    ...(opts.glibcBaseline !== undefined ? { glibcBaseline: opts.glibcBaseline } : {}),
-    ...(opts.memSize !== undefined ? { memSize: opts.memSize } : {}),
-    ...(opts.hostFreqHz !== undefined ? { hostFreqHz: opts.hostFreqHz } : {}),
-    ...(opts.o3Config !== undefined ? { o3Config: opts.o3Config } : {}),
+    ...definedFields({ env: opts.env, seed: opts.guestSeed, glibcBaseline: opts.glibcBaseline, memSize: opts.memSize, hostFreqHz: opts.hostFreqHz, o3Config: opts.o3Config }),
     allowRead: opts.allowRead ?? [],
     capture: opts.capture ?? true,
     onWarning: () => {},

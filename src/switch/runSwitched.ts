@@ -7,6 +7,7 @@ import { exitCodeOf, TIME_LIMIT_EXIT_CODE, type RunOptions } from '../run.js';
 import { writeStatsDumps, type Stat } from '../stats.js';
 import { drive, type DriveEnd, type DriveResult, type SwitchPlan } from './driver.js';
 import { System } from './system.js';
+import { definedFields } from '../defined.js';
 import type { CpuModelName } from './token.js';
 
 export interface SwitchedRunRequest {
@@ -54,14 +55,9 @@ export async function runSwitched(req: SwitchedRunRequest): Promise<SwitchedRunR
   const models = modelsOf(plan);
   const common = {
     models,
-    ...(opts.memSize !== undefined ? { memSize: opts.memSize } : {}),
-    ...(opts.hostFreqHz !== undefined ? { hostFreqHz: opts.hostFreqHz } : {}),
-    ...(opts.hostFactor !== undefined ? { hostFactor: opts.hostFactor } : {}),
+    ...definedFields({ memSize: opts.memSize, hostFreqHz: opts.hostFreqHz, hostFactor: opts.hostFactor, o3Config: opts.o3Config, onWarning: opts.onWarning, onInfo: opts.onInfo }),
     allowRead: opts.allowRead ?? [],
     ...(opts.capture ? { capture: true } : {}),
-    ...(opts.o3Config !== undefined ? { o3Config: opts.o3Config } : {}),
-    ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-    ...(opts.onInfo ? { onInfo: opts.onInfo } : {}),
   };
   const messages: string[] = [];
   let system: System;

@@ -18,6 +18,25 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'switchsim-hostrate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeKvm('host-rate probe', () => {
+  it('a timed KVM run stops by itself; a bad stopAfterSeconds is refused with a clear error and the vCPU runs on', async () => {
+    const sys = await System.create({ models: ['kvm'], program: workloadPath('ptrchase'), args: ['1M', '3000000'], capture: true });
+    try {
+      await sys.start('kvm');
+      const c = (sys.model('kvm') as KvmModel).client;
+      await expect(c.run({ stopAfterSeconds: -1 })).rejects.toThrow(/stopAfterSeconds must be a positive number of seconds \(got -1\)/);
+      // The timer counts from the run's start: the first run also reloads the memory slot.
+      expect((await c.run({ stopAfterSeconds: 0.002 })).kind).toBe('paused');
+      const r0 = (await c.stats()).hostRunSeconds;
+      expect((await c.run({ stopAfterSeconds: 0.002 })).kind).toBe('paused');
+      const ran = (await c.stats()).hostRunSeconds - r0;
+      expect(ran).toBeGreaterThan(0.0015);
+      expect(ran).toBeLessThan(0.2);
+      expect((await sys.run()).kind).toBe('exited');
+    } finally {
+      await sys.close();
+    }
+  }, 60_000);
+
   it.each([
     ['matmul_int', ['300']],
     ['ptrchase', ['1M', '3000000']],
