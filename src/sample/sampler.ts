@@ -28,7 +28,7 @@ import type { Block } from '../detailed/decode.js';
  */
 const PROBES_PER_PHASE = 3;
 /** Adaptive functional warming runs at least this long (SampleOptions.fixedWarming). */
-const MIN_ADAPTIVE_WARM = 400_000;
+export const MIN_ADAPTIVE_WARM = 400_000;
 const MAX_PROBES_PER_PHASE = 5;
 const MAX_PROBES = 32;
 /** --host-rate: KVM fast-forward chunk length between rip samples (= a host-rate probe's runs). */
