@@ -120,12 +120,16 @@ export class CpuState {
  * `gprFingerprintOf`): tells apart loop iterations at the same rip when matching states.
  */
 export function gprFingerprint(g: Int32Array): number {
-  let h = 0;
-  for (let i = 0; i < 32; i++) h = (h + Math.imul(g[i]! ^ (i << 24), FP_MUL[i]!)) | 0;
-  return h;
+  // Runs before every traced instruction, so it is cheap: a multiplicative chain over the low
+  // halves (order-sensitive: swapped registers differ) and a shift-add chain over the high halves.
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < 32; i += 2) {
+    lo = Math.imul(lo ^ g[i]!, 0x9e3779b1);
+    hi = (hi + g[i + 1]!) ^ (hi >>> 7);
+  }
+  return (lo ^ hi) | 0;
 }
-
-const FP_MUL = Int32Array.from({ length: 32 }, (_, i) => (Math.imul(i + 1, 0x9e3779b1) | 1));
 
 export function gprFingerprintOf(gpr: readonly bigint[]): number {
   const g = new Int32Array(32);
