@@ -493,6 +493,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       // 2. To the detailed model; functional warming (its basic-block vector gives the phase).
       const tw0 = performance.now();
       await system.switchTo('o3');
+      const startRip = o3.cpu.s.rip;
       const bbv = new Map<Block, number>();
       warmer.profile = profile ? bbv : null;
       const w = warmer.warm(
@@ -527,6 +528,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       const k = keyStatsOf(stats);
       const rec: SampleRecord = {
         index: samples.length,
+        startRip,
         fastForwardSeconds: ff === 'kvm' ? f.runSeconds : f.seconds,
         fastForwardHostCycles: ff === 'kvm' ? f.runSeconds * freqHz : 0,
         functionalWarmInsts: w.insts,

@@ -292,17 +292,17 @@ function csvField(v: number | string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** samples.csv: a header, then one row per sample (key stats as columns). */
+/** samples.csv: a header, then one row per sample (key stats as columns; an absent value is an empty cell). */
 export function samplesCsv(samples: readonly SampleRecord[]): string {
   const keys = keyStatNames(samples);
   const header = [
     'index', 'fastForwardSeconds', 'fastForwardHostCycles', 'functionalWarmInsts', 'detailedWarmInsts',
-    'measuredInsts', 'measuredCycles', 'ipc', 'cpi', ...keys, 'hostSecondsKvm', 'hostSecondsWarming', 'hostSecondsDetailed',
+    'measuredInsts', 'measuredCycles', 'ipc', 'cpi', 'startRip', 'phase', ...keys, 'hostSecondsKvm', 'hostSecondsWarming', 'hostSecondsDetailed',
   ];
   const rows = samples.map((s) =>
     [
       s.index, s.fastForwardSeconds, s.fastForwardHostCycles, s.functionalWarmInsts, s.detailedWarmInsts,
-      s.measuredInsts, s.measuredCycles, s.ipc, s.cpi, ...keys.map((k) => s.keyStats[k] ?? ''),
+      s.measuredInsts, s.measuredCycles, s.ipc, s.cpi, s.startRip !== undefined ? `0x${s.startRip.toString(16)}` : '', s.phase ?? '', ...keys.map((k) => s.keyStats[k] ?? ''),
       s.hostSeconds.kvm, s.hostSeconds.warming, s.hostSeconds.detailed,
     ].map(csvField).join(','),
   );

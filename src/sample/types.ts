@@ -26,6 +26,8 @@ export interface SampleRecord {
   hostSeconds: { kvm: number; warming: number; detailed: number };
   /** Exact instructions of the fast-forward, when it ran on the atomic CPU (no KVM). */
   fastForwardInsts?: number;
+  /** Where the sample started (the rip of its first warming instruction). */
+  startRip?: number;
   /** KVM fast-forward: the phase of this sample (hostRate.ts PhaseTable), by its warming's code. */
   phase?: number;
   /**
