@@ -24,7 +24,7 @@ import type { Block } from '../detailed/decode.js';
 
 /**
  * Probes measured per phase (one sizes the others, two give the rate's spread), attempts per
- * phase before giving up, and probes in all (a first one traces 4M instructions: ~0.2 s).
+ * phase before giving up, and probes in all (one traces up to 6M instructions: ~0.3 s).
  */
 const PROBES_PER_PHASE = 3;
 /** Adaptive functional warming runs at least this long (SampleOptions.fixedWarming). */
@@ -137,6 +137,17 @@ export function keyStatsOf(stats: readonly Stat[]): { cycles: number; insts: num
 
 export type Estimator = NonNullable<SamplingSummary['estimator']>;
 
+/** The probes of a phase that count: the first only sizes the later ones (short warm-up: likely low). */
+function ratesUsed(all: readonly number[]): readonly number[] {
+  return all.length > 1 ? all.slice(1) : all;
+}
+
+/** A phase's host rate from its probes' rates (in probe order). */
+function meanRate(all: readonly number[]): number {
+  const l = ratesUsed(all);
+  return l.reduce((a, b) => a + b, 0) / l.length;
+}
+
 /** Each phase's mean probed host rate and the rates' relative standard error (pooled where one). */
 function phaseRates(samples: readonly SampleRecord[]): Map<number, { rate: number; probes: number; relError: number | null }> {
   const byPhase = new Map<number, number[]>();
@@ -148,9 +159,8 @@ function phaseRates(samples: readonly SampleRecord[]): Map<number, { rate: numbe
   }
   const out = new Map<number, { rate: number; probes: number; relError: number | null }>();
   for (const [p, all] of byPhase) {
-    // The first probe of a phase only sizes the later ones (short warm-up: likely low).
-    const l = all.length > 1 ? all.slice(1) : all;
-    const m = l.reduce((a, b) => a + b, 0) / l.length;
+    const l = ratesUsed(all);
+    const m = meanRate(all);
     const sd = l.length > 1 ? Math.sqrt(l.reduce((a, r) => a + (r - m) ** 2, 0) / (l.length - 1)) : NaN;
     out.set(p, { rate: m, probes: l.length, relError: l.length > 1 ? sd / m / Math.sqrt(l.length) : null });
   }
@@ -398,11 +408,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     acc.jsInsts += insts;
     return { ok, runSeconds, insts, seconds };
   };
-  /** Mean probed host rate of each phase (instructions per KVM_RUN second). */
+  /** Probed host rates of each phase (instructions per KVM_RUN second), in probe order. */
   const measuredRates = new Map<number, number[]>();
+  /** A phase's rate for the instruction clock and probe sizing: the one the estimate uses (phaseRates). */
   const phaseRate = (p: number): number | undefined => {
     const l = measuredRates.get(p);
-    return l ? Math.max(...l) : undefined;
+    return l && l.length > 0 ? meanRate(l) : undefined;
   };
   /**
    * --host-rate fast-forward on KVM: timed chunks (≤ 1 ms); the rip each stops at names its phase
