@@ -20,9 +20,12 @@
  *      weights.
  *
  * N must cover the probe at the host's top speed (~4 instructions per cycle), which makes a probe
- * cost ~0.2 s of functional execution: too much for every sample. So probes are taken once per
- * phase (PhaseTable: samples grouped by the basic blocks their functional warming ran) and each
- * sample takes its phase's rate. S' is not in the trace when KVM served a syscall, stopped inside a
+ * cost ~0.3 s of functional execution: too much for every sample. So probes are taken for the
+ * first few samples of each phase (PhaseTable: samples grouped by the basic blocks their
+ * functional warming ran). The probe's timed run is a window: its instructions per 64-byte code
+ * line come from the trace, and its rate goes to the phase that owns most of them (windowRates;
+ * a code line belongs to the phase whose samples' warming ran it most, the rule PhaseProfile
+ * uses for KVM time). S' is not in the trace when KVM served a syscall, stopped inside a
  * rep-string instruction or read the TSC (the models' clocks differ): the phase is probed again
  * at its next sample.
  */
@@ -38,12 +41,17 @@ export interface HostRateMeasurement {
   seconds: number;
 }
 
+/** A timed probe run and the code it ran: instructions per 64-byte code line (from the trace). */
+export interface ProbeWindow extends HostRateMeasurement {
+  lines: Map<number, number>;
+}
+
 export type ProbeResult =
   /**
    * measurement: the timed run. seconds / stopInsts: KVM_RUN time and instructions of both runs
    * (the guest progressed through both: it is now stopInsts past where the probe started).
    */
-  | { kind: 'measured'; measurement: HostRateMeasurement; tracedInsts: number; seconds: number; stopInsts: number }
+  | { kind: 'measured'; measurement: HostRateMeasurement; window: ProbeWindow; tracedInsts: number; seconds: number; stopInsts: number }
   | { kind: 'missed'; reason: string; tracedInsts: number; seconds: number }
   /** The guest ended during the probe (KVM's outcome). */
   | { kind: 'ended'; outcome: ModelOutcome };
@@ -75,11 +83,7 @@ export class HostRateProbe {
    * Runs one probe from o3's current state (pipeline empty). KVM runs the guest afterwards: on
    * return (but 'ended') the system is on KVM, at S'.
    */
-  /**
-   * `stays(rip)`, when given, says whether code at `rip` may belong to the sample's phase: a probe
-   * whose timed run ran code of another phase (it crossed a phase boundary) is a miss.
-   */
-  async probe(system: System, o3: O3Model, kvm: KvmModel, knownRate?: number, stays?: (rip: number) => boolean): Promise<ProbeResult> {
+  async probe(system: System, o3: O3Model, kvm: KvmModel, knownRate?: number): Promise<ProbeResult> {
     const { warmSeconds, warmRuns, timedSeconds, traceInsts } = this.plan(knownRate);
     const n = this.trace(o3, traceInsts);
     await system.switchTo('kvm');
@@ -106,11 +110,27 @@ export class HostRateProbe {
       at0 = at;
     }
     if (measured < MIN_PROBE_INSTS || !(seconds > 0)) return this.miss('too short', n, total);
-    if (stays) {
-      const step = Math.max(1, Math.floor(measured / 4096));
-      for (let j = at0 - measured; j <= at0; j += step) if (!stays(this.rips[j]!)) return this.miss('left the phase', n, total);
+    const measurement = { insts: measured, seconds };
+    return { kind: 'measured', measurement, window: { ...measurement, lines: this.codeLines(at0 - measured, at0) }, tracedInsts: n - 1, seconds: total, stopInsts: at0 };
+  }
+
+  /** Instructions per 64-byte code line over trace entries [from, to). */
+  private codeLines(from: number, to: number): Map<number, number> {
+    const out = new Map<number, number>();
+    let line = -1;
+    let run = 0;
+    for (let j = from; j < to; j++) {
+      const l = Math.floor(this.rips[j]! / 64);
+      if (l === line) {
+        run++;
+        continue;
+      }
+      if (run > 0) out.set(line, (out.get(line) ?? 0) + run);
+      line = l;
+      run = 1;
     }
-    return { kind: 'measured', measurement: { insts: measured, seconds }, tracedInsts: n - 1, seconds: total, stopInsts: at0 };
+    if (run > 0) out.set(line, (out.get(line) ?? 0) + run);
+    return out;
   }
 
   /**
@@ -199,7 +219,7 @@ export class PhaseProfile {
   /** 64-byte code line → phase → instructions the phase's warming ran in it. */
   private readonly lines = new Map<number, Map<number, number>>();
   private readonly chunks: { rip: number; seconds: number }[] = [];
-  private readonly direct = new Map<number, number>();
+  private readonly windows: ProbeWindow[] = [];
 
   /** The code a phase's sample ran: its warming's blocks and the instructions run in each. */
   addCode(phase: number, blocks: Iterable<[{ start: number; end: number }, number]>): void {
@@ -217,7 +237,21 @@ export class PhaseProfile {
     return this.phaseOfLine(Math.floor(rip / 64));
   }
 
-  private phaseOfLine(line: number): number | undefined {
+  /** A probe's timed run: where the phases' host rates come from (windowRates). */
+  addWindow(w: ProbeWindow): void {
+    this.windows.push(w);
+  }
+
+  /** The phases' host rates from the probe windows so far (windowRates). */
+  rates(): Map<number, PhaseRate> {
+    return windowRates(this.windows, (line) => this.phaseOfLine(line) ?? UNKNOWN_CODE);
+  }
+
+  get windowCount(): number {
+    return this.windows.length;
+  }
+
+  phaseOfLine(line: number): number | undefined {
     const m = this.lines.get(line);
     if (!m) return undefined;
     let best: number | undefined;
@@ -231,14 +265,9 @@ export class PhaseProfile {
     this.chunks.push({ rip, seconds });
   }
 
-  /** KVM seconds known to belong to `phase` (its probes' runs). */
-  addSeconds(phase: number, seconds: number): void {
-    this.direct.set(phase, (this.direct.get(phase) ?? 0) + seconds);
-  }
-
   /** Seconds per phase, and the seconds of chunks whose phase had to be guessed. */
   secondsByPhase(): { seconds: Map<number, number>; guessed: number } {
-    const out = new Map(this.direct);
+    const out = new Map<number, number>();
     const phases = this.chunks.map((c) => this.phaseOfLine(Math.floor(c.rip / 64)));
     let guessed = 0;
     let prev: number | undefined = phases.find((p) => p !== undefined);
@@ -258,6 +287,62 @@ export class PhaseProfile {
     return this.chunks.length;
   }
 }
+
+/** The group of code lines no sample's warming ran, in windowRates. */
+export const UNKNOWN_CODE = -1;
+
+export interface PhaseRate {
+  /** Instructions per KVM_RUN second. */
+  rate: number;
+  /** Its relative standard error. */
+  relError: number;
+  /** Probe windows in which the phase ran at least a tenth of the instructions. */
+  windows: number;
+}
+
+/**
+ * Each phase's host rate from the probe windows: a window's rate (instructions / KVM_RUN seconds)
+ * goes to the phase that ran most of its instructions (by the owners of the code lines it ran), and
+ * a phase's rate is the mean of its windows'. Its relative standard error is their spread / √k,
+ * or, with one window, the pooled relative spread of the phases with several (±30% when none has).
+ * Unlike a rate given to the phase of the sample before the probe, a window that ran into other
+ * code counts where it ran. (A least-squares split of mixed windows was tried: a 64-byte line can
+ * hold the ends of two loops, and one such window drove a phase's fitted rate to the bound.)
+ */
+export function windowRates(windows: readonly ProbeWindow[], groupOf: (line: number) => number): Map<number, PhaseRate> {
+  const byGroup = new Map<number, number[]>();
+  for (const w of windows) {
+    if (!(w.seconds > 0) || w.insts <= 0) continue;
+    const mix = new Map<number, number>();
+    for (const [line, n] of w.lines) {
+      const g = groupOf(line);
+      mix.set(g, (mix.get(g) ?? 0) + n);
+    }
+    let best = UNKNOWN_CODE;
+    let most = -1;
+    for (const [g, n] of mix) if (n > most) [best, most] = [g, n];
+    const l = byGroup.get(best) ?? [];
+    l.push(w.insts / w.seconds);
+    byGroup.set(best, l);
+  }
+  const stats = [...byGroup].map(([g, l]) => {
+    const m = l.reduce((a, b) => a + b, 0) / l.length;
+    const relVar = l.length > 1 ? l.reduce((a, r) => a + (r - m) ** 2, 0) / (l.length - 1) / (m * m) : NaN;
+    return { g, m, k: l.length, relVar };
+  });
+  let num = 0;
+  let den = 0;
+  for (const x of stats) {
+    if (x.k < 2) continue;
+    num += (x.k - 1) * x.relVar;
+    den += x.k - 1;
+  }
+  const pooled = den > 0 ? num / den : PRIOR_REL_VAR;
+  return new Map(stats.map((x) => [x.g, { rate: x.m, relError: Math.sqrt((x.k > 1 ? x.relVar : pooled) / x.k), windows: x.k }] as const));
+}
+
+/** A rate's relative variance when no phase has two windows to tell it (±30%). */
+const PRIOR_REL_VAR = 0.09;
 
 /**
  * Phases: samples grouped by the code their functional warming ran (a basic-block vector, as in

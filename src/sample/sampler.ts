@@ -19,7 +19,7 @@ import type { Stat } from '../stats.js';
 import { KVM_ASSUMED_IPC, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
 import { System } from '../switch/system.js';
 import { definedFields } from '../defined.js';
-import { HostRateProbe, PhaseProfile, PhaseTable } from './hostRate.js';
+import { HostRateProbe, PhaseProfile, PhaseTable, UNKNOWN_CODE, type PhaseRate } from './hostRate.js';
 import type { Block } from '../detailed/decode.js';
 
 /**
@@ -79,9 +79,9 @@ export interface SampleOptions {
   /** Default: kvm when /dev/kvm can be opened, else atomic. */
   fastForward?: FastForwardModel;
   /**
-   * KVM, experimental: probe the host's instruction rate once per phase, size instruction
-   * intervals by it and weight samples by the instructions they stand for (hostRate.ts). Off by
-   * default: in the validation so far it is not more accurate than the mean of per-sample IPCs.
+   * KVM (default: on): probe the host's instruction rate in each phase, run instruction intervals
+   * on a clock at those rates and estimate IPC phase by phase (hostRate.ts, strataRecords). Off:
+   * intervals are host time and IPC is the mean of per-sample IPCs (--no-host-rate).
    */
   hostRate?: boolean;
   onSample?: (rec: SampleRecord, summary: SamplingSummary) => void;
@@ -148,61 +148,57 @@ function meanRate(all: readonly number[]): number {
   return l.reduce((a, b) => a + b, 0) / l.length;
 }
 
-/** Each phase's mean probed host rate and the rates' relative standard error (pooled where one). */
-function phaseRates(samples: readonly SampleRecord[]): Map<number, { rate: number; probes: number; relError: number | null }> {
-  const byPhase = new Map<number, number[]>();
-  for (const s of samples) {
-    if (s.phase === undefined || !s.hostRate || !('insts' in s.hostRate) || !(s.hostRate.seconds > 0)) continue;
-    const l = byPhase.get(s.phase) ?? [];
-    l.push(s.hostRate.insts / s.hostRate.seconds);
-    byPhase.set(s.phase, l);
-  }
-  const out = new Map<number, { rate: number; probes: number; relError: number | null }>();
-  for (const [p, all] of byPhase) {
-    const l = ratesUsed(all);
-    const m = meanRate(all);
-    const sd = l.length > 1 ? Math.sqrt(l.reduce((a, r) => a + (r - m) ** 2, 0) / (l.length - 1)) : NaN;
-    out.set(p, { rate: m, probes: l.length, relError: l.length > 1 ? sd / m / Math.sqrt(l.length) : null });
-  }
-  return out;
+function phaseSamples(samples: readonly SampleRecord[], p: PhaseRecord): SampleRecord[] {
+  return p.sampleIndexes ? p.sampleIndexes.map((i) => samples[i]!) : samples.filter((s) => s.phase === p.phase);
 }
 
 /**
- * The phases of a --host-rate study: instructions each stands for (KVM seconds × host rate + its
- * samples' JS instructions) and its samples' mean CPI. A phase whose probes all missed takes
- * the median measured rate; one probe gives no spread, so its rate error is the pooled relative
- * spread of the probes in phases with several (0 when there are none). Empty without any rate.
+ * The strata of a --host-rate study's estimate. A sample belongs to the phase that owns the code
+ * line it started at: the rule that gives KVM time to phases (PhaseProfile), so samples and time
+ * are split alike (a phase of the warming's block vector can share its code with another, and
+ * then its KVM time went to the other). A phase owning time but no sample's start takes the
+ * samples whose warming made them its own. Rates: from the probe windows
+ * (windowRates); a phase no window ran borrows the median rate at ±50%. Empty without windows.
  */
-export function phaseRecords(samples: readonly SampleRecord[], kvmSeconds: ReadonlyMap<number, number>): PhaseRecord[] {
-  const rates = phaseRates(samples);
-  if (rates.size === 0) return [];
-  const sorted = [...rates.values()].map((r) => r.rate).sort((a, b) => a - b);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  let num = 0;
-  let den = 0;
-  for (const r of rates.values()) {
-    if (r.relError === null) continue;
-    num += (r.probes - 1) * (r.relError * Math.sqrt(r.probes)) ** 2;
-    den += r.probes - 1;
+export function strataRecords(samples: readonly SampleRecord[], profile: PhaseProfile, kvmRunSeconds: number): PhaseRecord[] {
+  const probed = profile.rates();
+  probed.delete(UNKNOWN_CODE);
+  if (probed.size === 0) return [];
+  const rates = [...probed.values()].map((f) => f.rate).sort((a, b) => a - b);
+  const median = rates[Math.floor((rates.length - 1) / 2)]!;
+  const by = profile.secondsByPhase();
+  const spanTotal = [...by.seconds.values()].reduce((a, b) => a + b, 0);
+  const scale = spanTotal > 0 ? kvmRunSeconds / spanTotal : 0;
+  const members = new Map<number, number[]>();
+  samples.forEach((s, i) => {
+    const g = (s.startRip !== undefined ? profile.phaseOf(s.startRip) : undefined) ?? s.phase;
+    if (g === undefined) return;
+    const l = members.get(g) ?? [];
+    l.push(i);
+    members.set(g, l);
+  });
+  for (const g of by.seconds.keys()) {
+    if (members.has(g)) continue;
+    const own = samples.flatMap((s, i) => (s.phase === g ? [i] : []));
+    if (own.length > 0) members.set(g, own);
   }
-  const pooledRel = den > 0 ? Math.sqrt(num / den) : 0;
-  const ids = [...new Set(samples.map((s) => s.phase).filter((p): p is number => p !== undefined))].sort((a, b) => a - b);
-  return ids.map((phase) => {
-    const mine = samples.filter((s) => s.phase === phase);
-    const r = rates.get(phase);
+  return [...members.keys()].sort((a, b) => a - b).map((phase) => {
+    const idx = members.get(phase)!;
+    const mine = idx.map((i) => samples[i]!);
+    const f = probed.get(phase);
     const jsInsts = mine.reduce((a, s) => a + s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts, 0);
-    const secs = kvmSeconds.get(phase) ?? 0;
-    const rate = r?.rate ?? null;
+    const secs = (by.seconds.get(phase) ?? 0) * scale;
     return {
       phase,
       samples: mine.length,
       cpi: mine.reduce((a, s) => a + s.cpi, 0) / mine.length,
       kvmSeconds: secs,
-      rate,
-      probes: r?.probes ?? 0,
-      rateRelError: r ? (r.relError ?? pooledRel / Math.sqrt(r.probes)) : pooledRel,
-      insts: secs * (rate ?? median) + jsInsts,
+      rate: f?.rate ?? null,
+      probes: f?.windows ?? 0,
+      rateRelError: f ? f.relError : 0.5,
+      insts: secs * (f?.rate ?? median) + jsInsts,
       jsInsts,
+      sampleIndexes: idx,
     };
   });
 }
@@ -228,7 +224,7 @@ export function ipcEstimate(samples: readonly SampleRecord[], confidence: number
   if (which === 'meanIpc') return estimate(samples.map((s) => s.ipc), confidence);
   if (which === 'phaseStratified') {
     return stratifiedIpcEstimate(
-      phases!.map((p) => ({ insts: p.insts, cpis: samples.filter((s) => s.phase === p.phase).map((s) => s.cpi), instsRelError: p.rateRelError * ((p.insts - p.jsInsts) / p.insts) })),
+      phases!.map((p) => ({ insts: p.insts, cpis: phaseSamples(samples, p).map((s) => s.cpi), instsRelError: p.rateRelError * ((p.insts - p.jsInsts) / p.insts) })),
       confidence,
     );
   }
@@ -239,12 +235,9 @@ function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: A
   let phases: PhaseRecord[] | undefined;
   let guessed = 0;
   if (profile) {
-    const by = profile.secondsByPhase();
-    guessed = by.guessed;
-    // Chunk spans include a little host work per exit: scale them to the KVM_RUN seconds.
-    const spanTotal = [...by.seconds.values()].reduce((a, b) => a + b, 0);
-    const scale = spanTotal > 0 ? acc.kvmRunSeconds / spanTotal : 0;
-    phases = phaseRecords(samples, new Map([...by.seconds].map(([p, x]) => [p, x * scale] as const)));
+    guessed = profile.secondsByPhase().guessed;
+    // Chunk spans include a little host work per exit: strataRecords scales them to the KVM_RUN seconds.
+    phases = strataRecords(samples, profile, acc.kvmRunSeconds);
   }
   const ipc = ipcEstimate(samples, opts.confidence, instructionUniform, 'successive', phases);
   const cpi = estimate(samples.map((s) => s.cpi), opts.confidence);
@@ -410,7 +403,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   };
   /** Probed host rates of each phase (instructions per KVM_RUN second), in probe order. */
   const measuredRates = new Map<number, number[]>();
-  /** A phase's rate for the instruction clock and probe sizing: the one the estimate uses (phaseRates). */
+  /** A phase's probed rate (by the phase of the sample before each probe): sizes its next probe; the clock's fallback. */
   const phaseRate = (p: number): number | undefined => {
     const l = measuredRates.get(p);
     return l && l.length > 0 ? meanRate(l) : undefined;
@@ -452,7 +445,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       const rip = Number((await kvm.threadContext()).rip);
       profile.noteChunk(rip, dt);
       currentPhase = profile.phaseOf(rip);
-      clock += ((currentPhase !== undefined ? phaseRate(currentPhase) : undefined) ?? atOne) * dt;
+      clock += ((currentPhase !== undefined ? (probedRates.get(currentPhase)?.rate ?? phaseRate(currentPhase)) : undefined) ?? atOne) * dt;
       if (!limit) continue;
       const done = 'insts' in limit ? clock / limit.insts : run / limit.seconds;
       if (done >= 1 || (currentPhase === undefined && samples.length > 0 && done >= 0.25)) break;
@@ -465,6 +458,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   };
   /** The phase the last profiled chunk stopped in (undefined: not known, or none yet). */
   let currentPhase: number | undefined;
+  /** The phases' host rates from the probe windows (windowRates; updated after each probe). */
+  let probedRates = new Map<number, PhaseRate>();
 
   /** Runs exactly `n` instructions on o3 (m5ops passed over); false when the guest ended. */
   const runO3 = async (n: number): Promise<boolean> => {
@@ -568,11 +563,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
           probeTries.set(phase, tries + 1);
           probesTaken++;
           const tp0 = performance.now();
-          const stays = (rip: number) => {
-            const q = profile!.phaseOf(rip);
-            return q === undefined || q === phase;
-          };
-          const p = await prober.probe(system, o3, system.model('kvm') as KvmModel, phaseRate(phase), stays);
+          const p = await prober.probe(system, o3, system.model('kvm') as KvmModel, phaseRate(phase));
           acc.probeSeconds += (performance.now() - tp0) / 1000;
           if (p.kind === 'ended') {
             ended(p.outcome);
@@ -583,9 +574,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
               const got = measuredRates.get(phase) ?? [];
               got.push(p.measurement.insts / p.measurement.seconds);
               measuredRates.set(phase, got);
+              profile!.addWindow(p.window);
+              probedRates = profile!.rates();
             } else rec.hostRate = { missed: p.reason };
             acc.kvmRunSeconds += p.seconds;
-            profile!.addSeconds(phase, p.seconds);
+            // The probe's runs moved the guest on like fast-forward chunks: their time goes where they stopped.
+            profile!.noteChunk(Number((await (system.model('kvm') as KvmModel).threadContext()).rip), p.seconds);
           }
         }
       }

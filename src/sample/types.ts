@@ -28,7 +28,10 @@ export interface SampleRecord {
   fastForwardInsts?: number;
   /** Where the sample started (the rip of its first warming instruction). */
   startRip?: number;
-  /** KVM fast-forward: the phase of this sample (hostRate.ts PhaseTable), by its warming's code. */
+  /**
+   * KVM fast-forward: the phase of this sample (hostRate.ts PhaseTable), by its warming's code. The
+   * estimate's strata go by startRip instead (summary.phases[].sampleIndexes).
+   */
   phase?: number;
   /**
    * A host-rate probe taken right after this sample (the first samples of each phase): the
@@ -63,7 +66,8 @@ export interface SamplingSummary {
    * CPI interval inverted; its interval uses the successive-difference variance, stats.ts
    * VarianceMethod). KVM with --host-rate: 'phaseStratified' (see `phases`): each phase's
    * instructions are its KVM seconds × its probed host rate plus its samples' JS instructions,
-   * its CPI the mean of its samples', IPC = Σ Iₚ / Σ Iₚ·CPIₚ. Absent in older files: 'meanIpc'.
+   * its CPI the mean of its samples' (a sample belongs to the phase owning the code line it
+   * started at), IPC = Σ Iₚ / Σ Iₚ·CPIₚ. Absent in older files: 'meanIpc'.
    */
   estimator?: 'meanIpc' | 'inverseMeanCpi' | 'phaseStratified';
   ipc: Estimate;
@@ -96,18 +100,24 @@ export interface PhaseRecord {
   samples: number;
   /** Mean CPI of its samples. */
   cpi: number;
-  /** KVM_RUN seconds attributed to it (the fast-forward's rip profile and its probes). */
+  /** KVM_RUN seconds attributed to it (the rip profile of the fast-forward chunks and probe runs). */
   kvmSeconds: number;
-  /** Host instruction rate (instructions per KVM_RUN second): its probes' mean, else null. */
+  /** Host instruction rate (instructions per KVM_RUN second): the mean of its probe windows', else null. */
   rate: number | null;
-  /** Probes measured in it. */
+  /** Probe windows that ran mostly its code. */
   probes: number;
-  /** Relative standard error of `rate`: its probes' spread / √probes (else pooled; 0 if unknown). */
+  /** Relative standard error of `rate`: its windows' spread / √windows (one window: pooled; no window: 0.5). */
   rateRelError: number;
   /** Instructions it stands for: kvmSeconds × rate (the median phase rate when null) + jsInsts. */
   insts: number;
   /** Instructions its samples ran on the JS models (warming, warm-up, unit). */
   jsInsts: number;
+  /**
+   * The samples (indexes) whose mean CPI it takes; absent: those whose `phase` it is. A phase that
+   * owns KVM time but no sample's start takes the samples its warming claimed, which then stand
+   * in two phases.
+   */
+  sampleIndexes?: number[];
 }
 
 export interface SamplingConfig {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PhaseProfile, PhaseTable } from '../../src/sample/hostRate.js';
-import { estimatorFor, ipcEstimate, phaseRecords, sampleWeights } from '../../src/sample/sampler.js';
+import { PhaseProfile, PhaseTable, UNKNOWN_CODE, windowRates, type ProbeWindow } from '../../src/sample/hostRate.js';
+import { estimatorFor, ipcEstimate, sampleWeights, strataRecords } from '../../src/sample/sampler.js';
 import { ratioIpcEstimate, stratifiedIpcEstimate, tCritical } from '../../src/sample/stats.js';
 import type { SampleRecord } from '../../src/sample/types.js';
 
@@ -80,35 +80,73 @@ describe('sample weights and phase records', () => {
     expect(ipcEstimate(s, 0.95, true).mean).toBeCloseTo((1120 + 3120) / (1120 * 1 + 3120 * 2), 12);
   });
 
-  it('KVM: each phase stands for its KVM seconds × its rate (later probes; the first only sizes them) plus its samples\' JS instructions', () => {
+  it('KVM: each phase stands for its KVM seconds × its probed rate plus its samples\' JS instructions; samples go by the code line they started at', () => {
+    const p = new PhaseProfile();
+    p.addCode(0, [[{ start: 0x1000, end: 0x1040 }, 100]]); // line 0x40
+    p.addCode(1, [[{ start: 0x2000, end: 0x2040 }, 100]]); // line 0x80
+    p.addCode(2, [[{ start: 0x3000, end: 0x3040 }, 100]]); // line 0xc0
+    p.addCode(3, [[{ start: 0x2000, end: 0x2040 }, 50]]); // phase 3 ran phase 1's line less: owns none
+    // KVM time: 10 ms in phase 0's code, 100 ms in phase 1's, 50 ms in phase 2's (spans scale to 0.32 s of KVM_RUN).
+    p.noteChunk(0x1010, 0.01);
+    p.noteChunk(0x2010, 0.1);
+    p.noteChunk(0x3010, 0.05);
+    const win = (line: number, insts: number, seconds: number): ProbeWindow => ({ insts, seconds, lines: new Map([[line, insts]]) });
+    p.addWindow(win(0x40, 3e6, 0.001));
+    p.addWindow(win(0x40, 5e6, 0.001)); // phase 0: mean of 3e9 and 5e9
+    p.addWindow(win(0x80, 1e5, 0.001)); // phase 1: 1e8
     const s = [
-      rec(0, 1, { phase: 0, hostRate: { insts: 1e6, seconds: 0.001 } }), // sizing probe: ignored
-      rec(1, 1.2, { phase: 0, hostRate: { insts: 3e6, seconds: 0.001 } }),
-      rec(2, 0.8, { phase: 0, hostRate: { insts: 5e6, seconds: 0.001 } }), // phase 0: mean of 3e9 and 5e9
-      rec(3, 10, { phase: 1, hostRate: { insts: 1e5, seconds: 0.001 } }), // one probe: 1e8
-      rec(4, 12, { phase: 2, hostRate: { missed: 'left the phase' } }), // no rate: the median (lower middle) 1e8
+      rec(0, 1, { phase: 0, startRip: 0x1004 }),
+      rec(1, 1.2, { phase: 3, startRip: 0x1008 }), // its warming's phase (3) owns no code: it counts where it started
+      rec(2, 10, { phase: 1, startRip: 0x2000 }),
+      rec(3, 12, { phase: 2, startRip: 0x3000 }), // phase 2: no window, the median rate (lower middle: 1e8) at ±50%
     ];
-    const ph = phaseRecords(s, new Map([[0, 0.01], [1, 0.1], [2, 0.05]]));
-    expect(ph.map((p) => [p.phase, p.samples, p.rate, p.probes])).toEqual([[0, 3, 4e9, 2], [1, 1, 1e8, 1], [2, 1, null, 0]]);
-    expect(ph[0]!.cpi).toBeCloseTo(1, 12);
-    expect(ph[0]!.insts).toBeCloseTo(0.01 * 4e9 + 360, 3);
-    expect(ph[1]!.insts).toBeCloseTo(0.1 * 1e8 + 120, 3);
-    expect(ph[2]!.insts).toBeCloseTo(0.05 * 1e8 + 120, 3);
-    // Phase 0's two measuring probes: relative standard error sd / mean / √2; the others pooled.
+    const ph = strataRecords(s, p, 0.32);
+    expect(ph.map((x) => [x.phase, x.samples, x.rate, x.probes, x.sampleIndexes])).toEqual([[0, 2, 4e9, 2, [0, 1]], [1, 1, 1e8, 1, [2]], [2, 1, null, 0, [3]]]);
+    expect(ph[0]!.cpi).toBeCloseTo(1.1, 12);
+    expect(ph[0]!.kvmSeconds).toBeCloseTo(0.02, 12);
+    expect(ph[0]!.insts).toBeCloseTo(0.02 * 4e9 + 240, 3);
+    expect(ph[1]!.insts).toBeCloseTo(0.2 * 1e8 + 120, 3);
+    expect(ph[2]!.insts).toBeCloseTo(0.1 * 1e8 + 120, 3);
+    // Phase 0's two windows: relative standard error sd / mean / √2; phase 1 (one window) pooled / √1.
     const rel0 = Math.SQRT2 * 1e9 / 4e9 / Math.SQRT2;
     expect(ph[0]!.rateRelError).toBeCloseTo(rel0, 12);
     expect(ph[1]!.rateRelError).toBeCloseTo(rel0 * Math.SQRT2, 12);
+    expect(ph[2]!.rateRelError).toBe(0.5);
     expect(estimatorFor(false, ph)).toBe('phaseStratified');
-    const i = ph.reduce((a, p) => a + p.insts, 0);
-    const c = ph.reduce((a, p) => a + p.insts * p.cpi, 0);
+    const i = ph.reduce((a, x) => a + x.insts, 0);
+    const c = ph.reduce((a, x) => a + x.insts * x.cpi, 0);
     expect(ipcEstimate(s, 0.95, false, 'successive', ph).mean).toBeCloseTo(i / c, 12);
   });
 
-  it('KVM without a measured probe falls back to the mean of the IPCs', () => {
-    const s = [rec(0, 1, { phase: 0, hostRate: { missed: 'syscall' } }), rec(1, 4, { phase: 0 })];
-    expect(phaseRecords(s, new Map([[0, 1]]))).toEqual([]);
+  it('KVM without a probe window falls back to the mean of the IPCs', () => {
+    const p = new PhaseProfile();
+    p.addCode(0, [[{ start: 0x1000, end: 0x1040 }, 100]]);
+    p.noteChunk(0x1010, 0.01);
+    const s = [rec(0, 1, { phase: 0, startRip: 0x1000, hostRate: { missed: 'syscall' } }), rec(1, 4, { phase: 0, startRip: 0x1000 })];
+    expect(strataRecords(s, p, 0.01)).toEqual([]);
     expect(estimatorFor(false, [])).toBe('meanIpc');
     expect(ipcEstimate(s, 0.95, false).mean).toBeCloseTo((1 + 0.25) / 2, 12);
+  });
+});
+
+describe('windowRates', () => {
+  it('gives each window\'s rate to the phase that ran most of its instructions; unknown code is a group of its own', () => {
+    const groupOf = (line: number) => (line < 0x100 ? 0 : line < 0x200 ? 1 : UNKNOWN_CODE);
+    const w = (mix: [number, number][], seconds: number): ProbeWindow => ({ insts: mix.reduce((a, [, n]) => a + n, 0), seconds, lines: new Map(mix) });
+    const r = windowRates([
+      w([[0x10, 700], [0x150, 300]], 1e-6), // mostly phase 0: 1e9
+      w([[0x10, 2000], [0x11, 1000]], 1e-6), // two lines of phase 0: 3e9
+      w([[0x150, 100], [0x10, 50], [0x20, 40]], 1e-6), // phase 1 holds the plurality (100 of 190)
+      w([[0x250, 10]], 1e-6),
+      w([[0x10, 10]], 0), // no time: ignored
+    ], groupOf);
+    expect([...r.keys()].sort()).toEqual([UNKNOWN_CODE, 0, 1].sort());
+    expect(r.get(0)).toMatchObject({ rate: 2e9, windows: 2 });
+    expect(r.get(0)!.relError).toBeCloseTo(Math.sqrt(2e18 / 4e18) / Math.SQRT2, 12);
+    expect(r.get(1)).toMatchObject({ rate: 1.9e8, windows: 1 });
+    expect(r.get(1)!.relError).toBeCloseTo(r.get(0)!.relError * Math.SQRT2, 12); // pooled (the only spread: phase 0's)
+    // No phase with two windows: a prior ±30%.
+    expect(windowRates([w([[0x10, 5]], 1e-6)], groupOf).get(0)!.relError).toBeCloseTo(0.3, 12);
   });
 });
 
@@ -134,9 +172,8 @@ describe('PhaseTable and PhaseProfile', () => {
     p.noteChunk(0x1010, 1);
     p.noteChunk(0x1044, 2);
     p.noteChunk(0x9000, 4); // unknown: with phase 1 (the chunk before)
-    p.addSeconds(0, 0.25);
     const { seconds, guessed } = p.secondsByPhase();
-    expect(Object.fromEntries(seconds)).toEqual({ 0: 1.75, 1: 6 });
+    expect(Object.fromEntries(seconds)).toEqual({ 0: 1.5, 1: 6 });
     expect(guessed).toBe(4.5);
   });
 });
