@@ -23,7 +23,7 @@ import { HostRateProbe, PhaseProfile, PhaseTable, UNKNOWN_CODE, type PhaseRate }
 import type { Block } from '../detailed/decode.js';
 
 /**
- * Probes measured per phase (one sizes the others, two give the rate's spread), attempts per
+ * Probes measured per phase (the first sizes the others; every window counts in windowRates), attempts per
  * phase before giving up, and probes in all (one traces up to 6M instructions: ~0.3 s).
  */
 const PROBES_PER_PHASE = 3;

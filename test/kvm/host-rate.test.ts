@@ -61,6 +61,9 @@ describeKvm('host-rate probe', () => {
       if (r?.kind !== 'measured') return;
       insts = r.stopInsts;
       expect(r.measurement.insts).toBeGreaterThanOrEqual(2_000);
+      // The window's code mix (from the trace) accounts for every instruction of the timed run.
+      expect([...r.window.lines.values()].reduce((a, b) => a + b, 0)).toBe(r.measurement.insts);
+      expect(r.window).toMatchObject(r.measurement);
       expect(r.measurement.insts).toBeLessThan(insts);
       expect(insts).toBeLessThanOrEqual(r.tracedInsts);
       expect(r.measurement.seconds).toBeGreaterThan(100e-6);
