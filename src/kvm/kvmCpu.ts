@@ -343,7 +343,8 @@ export class KvmCPU {
       this._state = 'failed';
       throw e;
     } finally {
-      if (this.runTimerDeadlineNs !== null) this.disarmRunTimer();
+      // Disarm whether or not the deadline was reached: the timer re-fires every 100 µs until then.
+      if (this.runTimerArmed) this.disarmRunTimer();
       this.lastSpan = { startNs, endNs: Number(process.hrtime.bigint()) };
     }
   }
@@ -623,6 +624,8 @@ export class KvmCPU {
   /** The vCPU thread's POSIX timer for stopAfterSeconds (created on first use), and its deadline. */
   private runTimer = -1;
   private runTimerDeadlineNs: bigint | null = null;
+  /** The POSIX timer is set (it stays set after its deadline until disarmed). */
+  private runTimerArmed = false;
 
   private armRunTimer(seconds: number): void {
     const c = libc();
@@ -635,10 +638,12 @@ export class KvmCPU {
     // Then every 100 µs: a signal that lands while the thread is outside KVM_RUN (serving a
     // syscall, reloading the memory slot) is lost, and the next one must still stop the run.
     if (c.timerArm(this.runTimer, ns, 100_000) !== 0) throw new InternalError(`timer_settime failed: ${strerror(c.errno())}`);
+    this.runTimerArmed = true;
   }
 
   private disarmRunTimer(): void {
     this.runTimerDeadlineNs = null;
+    this.runTimerArmed = false;
     libc().timerArm(this.runTimer, 0);
   }
 

@@ -165,7 +165,9 @@ describeKvm('KVM CPU control: time limits, quanta, state and worker failures', (
     expect(r.stdout.toString()).toBe(native.stdout.toString());
     expect(r.exitCode).toBe(0);
     expect(r.stats.kicks).toBeGreaterThanOrEqual(10);
-    expect(r.stats.exits['intr']).toBe(r.stats.kicks);
+    // Every kick is an intr exit; a signal that finds no stop request (one landing after its
+    // request was served) is one more, passed over (kvmCpu.ts "a stray signal: go on").
+    expect(r.stats.exits['intr']).toBeGreaterThanOrEqual(r.stats.kicks);
   });
 
   it('quanta during a syscall-heavy run leave its output unchanged', async () => {
