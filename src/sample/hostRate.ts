@@ -4,9 +4,10 @@
  *
  * Samples placed by KVM fall uniformly in host time. Where the host and o3 differ in speed from
  * phase to phase, the plain mean of per-sample IPCs is biased (a phase the host runs slowly gets
- * more samples than its share of instructions). Weighting each sample by the host's instruction
- * rate in its phase removes that bias: interval i holds rate_i × T instructions (stats.ts
- * ratioIpcEstimate). A probe, taken right after a sample's measured unit:
+ * more samples than its share of instructions). A phase's KVM time × the host's instruction rate
+ * in it gives its instructions, and the estimate weights each phase's mean CPI by them
+ * (sampler.ts strataRecords, stats.ts stratifiedIpcEstimate). A probe, taken right after a
+ * sample's measured unit:
  *
  *   1. The functional core runs up to N instructions from the current state S recording rip + a
  *      GPR fingerprint before each (AtomicCPU.runTraced), with an undo log of every page it
