@@ -64,6 +64,8 @@ export class KvmCpuClient {
   bootAddressSpace: AddressSpaceState | null = null;
   /** Host time the worker's run loop took in the last run(). */
   lastSpan: RunSpan | null = null;
+  /** Where the last run stopped when it paused (a user instruction's rip), else null. */
+  lastRip: number | null = null;
   /** The vCPU state after the last answered request. */
   state: VcpuStateName = 'created';
 
@@ -157,6 +159,7 @@ export class KvmCpuClient {
     try {
       const m = await this.request<'ran'>(options ? { type: 'run', options } : { type: 'run' });
       this.lastSpan = m.span;
+      this.lastRip = m.rip;
       return m.outcome;
     } finally {
       this.running = false;

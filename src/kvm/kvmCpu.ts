@@ -124,6 +124,11 @@ export class KvmCPU {
   /** A syscall stopped at by stopAtSyscalls, served on the next run(). */
   private pendingSyscall = false;
   private runOptions: KvmRunOptions = {};
+  /** The guest's rip in kvm_run's synced registers: where a paused run stopped. */
+  get rip(): number {
+    return Number(readSyncReg(this.run, 'rip'));
+  }
+
   /** The last run's span of host time (for the System's timeline). */
   lastSpan: RunSpan | null = null;
   private guest: Process | null;

@@ -90,7 +90,8 @@ export interface RunSpan {
 export type FromWorker =
   | { type: 'ready'; tid: number; kvmRunAddress: bigint; cpuid: CpuidEntry[]; xcr0: bigint | null; addressSpace: AddressSpaceState | null }
   | { type: 'bootFailed'; error: SerializedError }
-  | { type: 'ran'; id: number; outcome: RunOutcome; state: VcpuStateName; span: RunSpan | null }
+  /** rip: where a paused run stopped (a user instruction), else null; saves a state round trip. */
+  | { type: 'ran'; id: number; outcome: RunOutcome; state: VcpuStateName; span: RunSpan | null; rip: number | null }
   | { type: 'tookOver'; id: number; state: VcpuStateName }
   | { type: 'processState'; id: number; state: VcpuStateName; processState: Uint8Array }
   | { type: 'switchedOut'; id: number; state: VcpuStateName; threadContext: Uint8Array; processState: Uint8Array }

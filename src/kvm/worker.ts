@@ -139,7 +139,7 @@ function handle(m: ToWorker): FromWorker | null {
         return null;
       }
       const outcome = cpu.runUntilStop(m.options);
-      return { type: 'ran', id: m.id, outcome, state: cpu.state, span: cpu.lastSpan };
+      return { type: 'ran', id: m.id, outcome, state: cpu.state, span: cpu.lastSpan, rip: cpu.state === 'paused' ? cpu.rip : null };
     }
     case 'pause':
       if (cpu.state !== 'paused' && cpu.state !== 'ready') return refuse();

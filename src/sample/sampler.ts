@@ -442,7 +442,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       const span = kvm.client.lastSpan;
       const dt = span ? (span.endNs - span.startNs) / 1e9 : chunk;
       run += dt;
-      const rip = Number((await kvm.threadContext()).rip);
+      const rip = kvm.client.lastRip ?? Number((await kvm.threadContext()).rip);
       profile.noteChunk(rip, dt);
       currentPhase = profile.phaseOf(rip);
       clock += ((currentPhase !== undefined ? (probedRates.get(currentPhase)?.rate ?? phaseRate(currentPhase)) : undefined) ?? atOne) * dt;

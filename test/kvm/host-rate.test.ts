@@ -33,6 +33,8 @@ describeKvm('host-rate probe', () => {
       const wall = (performance.now() - t0) / 1000;
       expect(wall).toBeGreaterThanOrEqual(0.002);
       expect(wall).toBeLessThan(2);
+      // The run's answer carries where it stopped (the fast-forward's rip profile reads it).
+      expect(c.lastRip).toBe(Number((await c.getState()).rip));
       // The timer is disarmed when the run ends: the untimed run to the end (~10+ ms) is not
       // interrupted every 100 µs by a timer left firing (it was, before the fix: ~100+ exits).
       const intr0 = (await c.stats()).exits['intr'] ?? 0;
