@@ -23,8 +23,8 @@ import { HostRateProbe, PhaseProfile, PhaseTable, UNKNOWN_CODE, type PhaseRate }
 import type { Block } from '../detailed/decode.js';
 
 /**
- * Probes measured per phase (the first sizes the others; every window counts in windowRates), attempts per
- * phase before giving up, and probes in all (one traces up to 6M instructions: ~0.3 s).
+ * Probes measured per phase (the first sizes the others; every window counts in windowRates),
+ * attempts per phase before giving up, and probes in all (one traces up to 6M instructions: ~0.3 s).
  */
 const PROBES_PER_PHASE = 3;
 /** Adaptive functional warming runs at least this long (SampleOptions.fixedWarming). */
