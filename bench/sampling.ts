@@ -188,6 +188,8 @@ interface Row {
   exit: string;
   fullExit: string;
   keyStats: Record<string, number>;
+  /** Host-rate rows: the estimate's strata (summary.phases: KVM seconds, rate, instructions, CPI). */
+  phases?: PhaseRecord[];
 }
 
 interface CoverageRun {
@@ -393,6 +395,7 @@ async function study(spec: Spec, ff: FastForward, full: FullO3Run, cached: boole
     exit: r.end.kind === 'exited' ? `exit ${r.end.status}` : r.end.kind,
     fullExit: exitText(full.exit),
     keyStats,
+    ...(s.phases ? { phases: s.phases } : {}),
   };
   if (row.fullExit !== 'exit 0' || row.exit !== 'exit 0') progress(`[sampling] ${key}: WARNING: full run ${row.fullExit}, sampled run ${row.exit}`);
   progress(
