@@ -248,11 +248,7 @@ export class PhaseProfile {
     return windowRates(this.windows, (line) => this.phaseOfLine(line) ?? UNKNOWN_CODE);
   }
 
-  get windowCount(): number {
-    return this.windows.length;
-  }
-
-  phaseOfLine(line: number): number | undefined {
+  private phaseOfLine(line: number): number | undefined {
     const m = this.lines.get(line);
     if (!m) return undefined;
     let best: number | undefined;
@@ -297,7 +293,7 @@ export interface PhaseRate {
   rate: number;
   /** Its relative standard error. */
   relError: number;
-  /** Probe windows in which the phase ran at least a tenth of the instructions. */
+  /** Probe windows that ran mostly its code. */
   windows: number;
 }
 

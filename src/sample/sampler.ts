@@ -137,14 +137,9 @@ export function keyStatsOf(stats: readonly Stat[]): { cycles: number; insts: num
 
 export type Estimator = NonNullable<SamplingSummary['estimator']>;
 
-/** The probes of a phase that count: the first only sizes the later ones (short warm-up: likely low). */
-function ratesUsed(all: readonly number[]): readonly number[] {
-  return all.length > 1 ? all.slice(1) : all;
-}
-
-/** A phase's host rate from its probes' rates (in probe order). */
+/** A phase's host rate from its probes' rates (in probe order): the first only sizes the later ones (short warm-up: likely low). */
 function meanRate(all: readonly number[]): number {
-  const l = ratesUsed(all);
+  const l = all.length > 1 ? all.slice(1) : all;
   return l.reduce((a, b) => a + b, 0) / l.length;
 }
 
