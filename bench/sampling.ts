@@ -8,15 +8,17 @@
  *        cycles over the whole run, and its wall time;
  *      - a sampled run with KVM fast-forward, one SMARTS setting for every workload (functional
  *        warming F, detailed warm-up W, measured unit U), sampling over the whole program (no
- *        early stop: the interval sets the count). The interval aims at ~TARGET samples: a
- *        KVM-only run of the program (runSampling with 0 samples; its wall time is counted in
- *        the sampled wall time) gives the KVM rate, and
- *        interval = (instructions / TARGET − (warming floor 400k + W + U)) / KVM rate, at least
- *        1 ms (KVM cannot stop much sooner).
+ *        early stop: the interval sets the count). The interval aims at ~TARGET samples: with
+ *        instruction strata (atomic, KVM host-rate) it is instructions / TARGET; KVM's seconds
+ *        strata (--no-host-rate) hold fast-forward only: a KVM-only run of the program
+ *        (runSampling with 0 samples; its wall time is counted in the sampled wall time) gives
+ *        the KVM rate, and interval = (instructions / TARGET − (warming floor 400k + W + U)) / KVM
+ *        rate, at least 1 ms (KVM cannot stop much sooner).
  *    Reported: full IPC, sampled IPC ± CI (99.7%), error, samples, wall-time speedup (full o3
  *    wall / sampled wall), error ≤ 3% (goal 2%), speedup ≥ 20×.
- *    A diagnostic run with atomic fast-forward (exact instruction intervals, same F/W/U and
- *    sample count) separates warming and sampling error from where KVM places the samples.
+ *    A run with atomic fast-forward (exact counts, same F/W/U and sample count; what
+ *    `switchsim sample` does where there is no KVM) separates warming and sampling error from
+ *    KVM's instruction estimates.
  *
  *    Estimators. KVM has no PMU here, so its intervals are host time: samples fall uniformly
  *    in host time, and the mean of the per-sample IPCs (summary.ipc, what `switchsim sample`
@@ -24,9 +26,10 @@
  *    (constant host factor). With exact instruction intervals (atomic) samples fall uniformly
  *    in instructions, and the consistent estimator is U / mean cycles per unit = 1 / mean CPI
  *    (interval [1 / CPI high, 1 / CPI low]); the mean of IPCs is then biased upward by about
- *    CV². Each row reports its mode's estimator as "sampled IPC" and the other one beside it.
+ *    CV². Both are shown in the detail table; "sampled IPC" is each mode's summary.ipc: KVM
+ *    host-rate and atomic stratify by phase (atomic with exact instruction counts per phase).
  *
- * 2. Coverage. On one workload the sampled run (SAMPLING_COVERAGE_FF, default kvm-rate) is repeated with SEEDS jitter seeds:
+ * 2. Coverage. On one workload the sampled run (SAMPLING_COVERAGE_FF, default kvm-rate) is repeated with SEEDS sampling seeds:
  *    the fraction of runs whose interval contains the full-run IPC, at 99.7% and, recomputed
  *    from the same samples, at 95%.
  *
@@ -151,7 +154,7 @@ interface Row {
   fullIpc: number;
   fullWallSeconds: number;
   fullCached: boolean;
-  /** KVM: host seconds between samples before jitter; atomic: instructions. */
+  /** The strata: KVM fast-forward seconds, or instructions (the samples' own included). */
   interval: { seconds: number } | { insts: number };
   /** KVM: KVM_RUN seconds of the whole program alone (the calibration run). */
   kvmRunSeconds: number | null;
@@ -335,7 +338,7 @@ async function study(spec: Spec, ff: FastForward, full: FullO3Run, cached: boole
     ref ??= cal.stdout;
     progress(`[sampling] ${key}: KVM runs it in ${(cal.kvmRunSeconds * 1e3).toFixed(1)} ms of KVM_RUN; interval ${(cal.seconds * 1e3).toFixed(2)} ms`);
   } else {
-    interval = { insts: Math.max(1, Math.round(forwardInstsPerSample(full.insts))) };
+    interval = { insts: Math.round(full.insts / TARGET_SAMPLES) };
   }
   const t0 = performance.now();
   const r = await sampleOnce(spec, ff, interval, VALIDATION_SEED, MAX_SAMPLES);
@@ -523,7 +526,7 @@ async function main(): Promise<void> {
   const intervalText = (r: Row) => ('seconds' in r.interval ? `${(r.interval.seconds * 1e3).toFixed(2)} ms` : `${(r.interval.insts / 1e6).toFixed(2)} M insts`);
   const settings =
     `F = ${F.toLocaleString('en-US')} functional warming (the last ${B.toLocaleString('en-US')} also train the branch predictor), W = ${W.toLocaleString('en-US')} detailed warm-up, U = ${U.toLocaleString('en-US')} measured instructions per sample; ` +
-    `interval for ~${TARGET_SAMPLES} samples over the whole program (jittered 0.5–1.5×, seed ${VALIDATION_SEED}; KVM at least 1 ms); ${CONFIDENCE * 100}% Student-t intervals`;
+    `interval for ~${TARGET_SAMPLES} samples over the whole program (stratified: one sample at a random point of each interval, seed ${VALIDATION_SEED}; KVM seconds at least 1 ms); ${CONFIDENCE * 100}% Student-t intervals`;
   const mainTable = (title: string, rs: Row[], notes: string[]): Table => ({
     title,
     headers: ['workload', 'args', 'insts', 'full IPC', 'sampled IPC ± CI (99.7%)', 'error', 'samples', 'full o3 wall', 'sampled wall', 'speedup', 'error ≤ 3% (≤ 2%)', 'speedup ≥ 20×'],
@@ -561,8 +564,8 @@ async function main(): Promise<void> {
   }
   if (atomicRows.length) {
     tables.push(
-      mainTable('Diagnostic: the same sampling with atomic fast-forward (exact instruction intervals)', atomicRows, [
-        'sampled IPC = 1 / mean CPI weighted by each sample\'s instructions (samples fall uniformly in instructions); successive-difference interval of the CPI, inverted, shown as ± half its width',
+      mainTable('The same sampling with atomic fast-forward (exact instruction counts)', atomicRows, [
+        'sampled IPC = Σ Iₚ / Σ Iₚ·CPIₚ over the phases, Iₚ exact (the fast-forward counts each block\'s instructions; a block goes to the phase owning its code line); log-normal delta-method interval',
         'same F, W, U and sample count as above; separates warming and sampling error from where KVM places the samples',
       ]),
     );
@@ -591,7 +594,7 @@ async function main(): Promise<void> {
       r.exit,
     ]),
     notes: [
-      'interval: KVM host seconds (or atomic instructions) between samples before jitter; samples for ±3%: summary.samplesNeeded (n ≥ (t·cv/ε)² at 99.7%)',
+      'interval: the strata, one sample each: KVM fast-forward seconds, or instructions (the samples\' own included); samples for ±3%: summary.samplesNeeded (n ≥ (t·cv/ε)² at 99.7%)',
       'mean of IPCs / 1 / mean CPI: both estimators from the same samples, 99.7%; host seconds of the sampled run by phase (summary.hostSeconds)',
       'output ok: the guest stdout equals that of the KVM-only run; exit: the sampled run\'s end',
     ],
@@ -645,7 +648,7 @@ async function main(): Promise<void> {
       targetSamples: TARGET_SAMPLES,
       fastForward: 'kvm',
       validationSeed: VALIDATION_SEED,
-      estimator: "each row's summary.ipc: KVM (--no-host-rate) rows the mean of per-sample IPCs; KVM host-rate rows the phase-stratified estimate; atomic rows the instruction-weighted 1 / mean CPI",
+      estimator: "each row's summary.ipc: KVM (--no-host-rate) rows the mean of per-sample IPCs; KVM host-rate rows the phase-stratified estimate; atomic rows the phase-stratified estimate with exact counts",
     },
     rows,
     atomicRows,

@@ -283,13 +283,15 @@ unit of instructions on o3, and switches back. Writes samples.csv, samples.json,
 stats.json and report.html into --out. The guest's stdout and stderr pass through.
 
 sampling options:
-  --interval-seconds S      host seconds of fast-forward between samples
-  --interval-insts N        instructions between samples (default 10M; on KVM host time at
-                            1 instruction per host cycle: this host has no PMU)
-                            each interval is jittered uniformly in [0.5, 1.5]x (see --seed)
+  --interval-seconds S      one sample per S host seconds of KVM fast-forward
+  --interval-insts N        one sample per N instructions, its own included (default 10M; host
+                            rates estimate the count on KVM, which has no PMU here; with
+                            --no-host-rate, host time at 1 instruction per host cycle)
+                            each sample starts at a random point of its own interval (see --seed)
   --functional-warm-insts N functional warming per sample, at most (default 4M): it stops once
                             the last-level cache has turned over (installed as many lines as it
-                            holds) or gone quiet, after at least 400k; 200k left qsort 24% slow
+                            holds), after at least 400k, or gone quiet, after at least 1M
+                            (400k there left qsort 7% slow)
   --fixed-warming           always warm exactly --functional-warm-insts
   --branch-warm-insts N     of which the last N also train the branch predictor (default 200k:
                             it warms far sooner than the L2, and training it costs most)
@@ -300,7 +302,7 @@ sampling options:
                             IPC is <= E (default 3%), with at least --min-samples (default 8)
   --confidence C            confidence level of the intervals (default 99.7%)
   --min-samples N           minimum samples for --target-error (default 8)
-  --seed N                  seed of the interval jitter (default 0); runs with other seeds
+  --seed N                  seed of the sample points (default 0); runs with other seeds
                             sample other points
   --out DIR                 output directory (default ./switchsim-sample)
   --config FILE             o3 configuration (JSON)

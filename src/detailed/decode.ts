@@ -32,6 +32,8 @@ export interface Block {
   succ2: Block | null;
   /** Cleared when the code cache is invalidated: chains must not follow stale blocks. */
   valid: boolean;
+  /** Instructions executed in this block while its CPU counted (AtomicCPU.countedBlocks). */
+  counted: number;
 }
 
 let formatter: Formatter | undefined;
@@ -168,5 +170,5 @@ export function decodeBlock(mem: GuestMemory, rip: number): Block {
   const pages: number[] = [];
   for (let p = Math.floor(rip / 4096); p <= Math.floor((pc - 1) / 4096); p++) pages.push(p);
   if (pages.length === 0) pages.push(Math.floor(rip / 4096));
-  return { start: rip, end: pc, n: execs.length, execs, rips, setsRip, pages, succ1: null, succ2: null, valid: true };
+  return { start: rip, end: pc, n: execs.length, execs, rips, setsRip, pages, succ1: null, succ2: null, valid: true, counted: 0 };
 }

@@ -34,6 +34,7 @@ import type { O3Model, KvmModel, ModelOutcome } from '../switch/models.js';
 import type { System } from '../switch/system.js';
 import { gprFingerprintOf } from '../detailed/state.js';
 import type { ThreadContext } from '../guest/threadContext.js';
+import { InternalError } from '../errors.js';
 
 export interface HostRateMeasurement {
   /** Instructions KVM executed in the probe (exact). */
@@ -217,15 +218,23 @@ export class HostRateProbe {
  * the chunk before them (the first ones with the next known one).
  */
 export class PhaseProfile {
-  /** 64-byte code line → phase → instructions the phase's warming ran in it. */
+  /** Code line → phase → instructions the phase's warming ran in it. */
   private readonly lines = new Map<number, Map<number, number>>();
   private readonly chunks: { rip: number; seconds: number }[] = [];
   private readonly windows: ProbeWindow[] = [];
 
+  constructor(
+    /**
+     * Bytes of code per owned line. Probe windows count 64-byte lines, so host rates need 64;
+     * exact counts (atomic) use finer lines: two loops sharing a 64-byte line then stay apart.
+     */
+    readonly lineBytes = 64,
+  ) {}
+
   /** The code a phase's sample ran: its warming's blocks and the instructions run in each. */
   addCode(phase: number, blocks: Iterable<[{ start: number; end: number }, number]>): void {
     for (const [b, n] of blocks) {
-      for (let l = Math.floor(b.start / 64); l <= Math.floor((Math.max(b.end, b.start + 1) - 1) / 64); l++) {
+      for (let l = Math.floor(b.start / this.lineBytes); l <= Math.floor((Math.max(b.end, b.start + 1) - 1) / this.lineBytes); l++) {
         let m = this.lines.get(l);
         if (!m) this.lines.set(l, (m = new Map()));
         m.set(phase, (m.get(phase) ?? 0) + n);
@@ -235,11 +244,12 @@ export class PhaseProfile {
 
   /** The phase whose samples ran the code at `rip` most; undefined for code no sample ran. */
   phaseOf(rip: number): number | undefined {
-    return this.phaseOfLine(Math.floor(rip / 64));
+    return this.phaseOfLine(Math.floor(rip / this.lineBytes));
   }
 
   /** A probe's timed run: where the phases' host rates come from (windowRates). */
   addWindow(w: ProbeWindow): void {
+    if (this.lineBytes !== 64) throw new InternalError(`PhaseProfile: probe windows count 64-byte lines, not ${this.lineBytes}`);
     this.windows.push(w);
   }
 
@@ -265,7 +275,7 @@ export class PhaseProfile {
   /** Seconds per phase, and the seconds of chunks whose phase had to be guessed. */
   secondsByPhase(): { seconds: Map<number, number>; guessed: number } {
     const out = new Map<number, number>();
-    const phases = this.chunks.map((c) => this.phaseOfLine(Math.floor(c.rip / 64)));
+    const phases = this.chunks.map((c) => this.phaseOf(c.rip));
     let guessed = 0;
     let prev: number | undefined = phases.find((p) => p !== undefined);
     for (let i = 0; i < this.chunks.length; i++) {

@@ -1,9 +1,9 @@
 /**
  * `switchsim sample`: SMARTS/FSA-style sampling on a System of two models.
  *
- * Each sample: fast-forward on KVM (host time; the atomic CPU where there is no KVM) for one
- * interval, jittered uniformly in [0.5, 1.5]× by a seeded PRNG (systematic sampling with a
- * random phase) → switchTo('o3') → functional warming F (the functional core runs whole blocks
+ * Each sample: fast-forward on KVM (the atomic CPU where there is no KVM) to a point drawn
+ * uniformly by a seeded PRNG from the sample's stratum (stratified sampling: the program is cut
+ * into strata one interval long, in instructions or KVM seconds) → switchTo('o3') → functional warming F (the functional core runs whole blocks
  * and trains caches, TLBs and the branch predictor: fastWarming.ts) → detailed warm-up W on o3
  * (stats discarded) → measured unit U on o3 → switchTo back. Until the sample count or the
  * target relative error of IPC is reached (at least `minSamples`), then the rest of the program
@@ -16,7 +16,7 @@ import type { GuestFaultReport } from '../guest/faults.js';
 import { FastWarmer } from '../detailed/o3/fastWarming.js';
 import { exitCodeOf, TIME_LIMIT_EXIT_CODE } from '../run.js';
 import type { Stat } from '../stats.js';
-import { KVM_ASSUMED_IPC, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
+import { KVM_ASSUMED_IPC, type AtomicModel, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
 import { System } from '../switch/system.js';
 import { definedFields } from '../defined.js';
 import { HostRateProbe, PhaseProfile, PhaseTable, UNKNOWN_CODE, type PhaseRate } from './hostRate.js';
@@ -27,12 +27,24 @@ import type { Block } from '../detailed/decode.js';
  * attempts per phase before giving up, and probes in all (one traces up to 6M instructions: ~0.3 s).
  */
 const PROBES_PER_PHASE = 3;
-/** Adaptive functional warming runs at least this long (SampleOptions.fixedWarming). */
+/**
+ * Adaptive functional warming (SampleOptions.fixedWarming) runs at least MIN_ADAPTIVE_WARM, and
+ * MIN_QUIET_WARM to stop because the L2 went quiet rather than turned over: code with a small
+ * working set may next reach data loaded into L2 long before. With 400k for both, qsort 1500000
+ * sampled 6–8% slow (L2 misses the full run does not have; atomic, 4 seeds); with 1M, +0.6% ± 3.8%
+ * (8 seeds). A chase turns the L2 over within 400k, and its warming is the dearest.
+ */
 export const MIN_ADAPTIVE_WARM = 400_000;
+export const MIN_QUIET_WARM = 1_000_000;
 const MAX_PROBES_PER_PHASE = 5;
 const MAX_PROBES = 32;
 /** --host-rate: KVM fast-forward chunk length between rip samples (= a host-rate probe's runs). */
 const PROFILE_CHUNK_SECONDS = 250e-6;
+/**
+ * Atomic fast-forward: code lines of the phases (PhaseProfile) for the exact-count strata. With
+ * 64-byte lines, phases' set-up and chase loops shared a line and one stratum mixed CPIs 1.3 and 24.
+ */
+const EXACT_LINE_BYTES = 16;
 import { estimate, ratioIpcEstimate, samplesNeeded, seededRandom, stratifiedIpcEstimate, type VarianceMethod } from './stats.js';
 import type { Estimate, PhaseRecord, SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
 
@@ -52,7 +64,11 @@ export interface SampleOptions {
   hostFactor?: number;
   o3Config?: string;
   capture?: boolean;
-  /** Fast-forward between samples: host seconds or instructions (KVM: host time at 1 IPC). */
+  /**
+   * The stratum of each sample (one sample starts at a random point of each): instructions, the
+   * sample's own included (KVM without host-rate probes: host time at 1 IPC), or KVM seconds of
+   * fast-forward.
+   */
   interval: { seconds: number } | { insts: number };
   functionalWarmInsts: number;
   /** Of the functional warming, the last this-many also train the branch predictor (default: all). */
@@ -72,7 +88,7 @@ export interface SampleOptions {
   minSamples?: number;
   /** Upper bound on samples with the target-error rule (default 10000). */
   maxSamples?: number;
-  /** Seeds the interval jitter. */
+  /** Seeds the sample points within their strata. */
   seed: string;
   /** Stop after this many wall seconds (exit code 124). */
   maxSeconds?: number;
@@ -147,9 +163,15 @@ function phaseSamples(samples: readonly SampleRecord[], p: PhaseRecord): SampleR
   return p.sampleIndexes ? p.sampleIndexes.map((i) => samples[i]!) : samples.filter((s) => s.phase === p.phase);
 }
 
+/** The phase owning the code line a sample's measured unit started at (older records: the sample's start), else its own phase. */
+function codeOwner(s: SampleRecord, profile: PhaseProfile): number | undefined {
+  const rip = s.unitRip ?? s.startRip;
+  return (rip !== undefined ? profile.phaseOf(rip) : undefined) ?? s.phase;
+}
+
 /**
  * The strata of a --host-rate study's estimate. A sample belongs to the phase that owns the code
- * line it started at: the rule that gives KVM time to phases (PhaseProfile), so samples and time
+ * line its measured unit started at (codeOwner): the rule that gives KVM time to phases (PhaseProfile), so samples and time
  * are split alike (a phase of the warming's block vector can share its code with another, and
  * then its KVM time went to the other). A phase owning time but no sample's start takes the
  * samples whose warming made them its own. Rates: from the probe windows
@@ -166,7 +188,7 @@ export function strataRecords(samples: readonly SampleRecord[], profile: PhasePr
   const scale = spanTotal > 0 ? kvmRunSeconds / spanTotal : 0;
   const members = new Map<number, number[]>();
   samples.forEach((s, i) => {
-    const g = (s.startRip !== undefined ? profile.phaseOf(s.startRip) : undefined) ?? s.phase;
+    const g = codeOwner(s, profile);
     if (g === undefined) return;
     const l = members.get(g) ?? [];
     l.push(i);
@@ -198,6 +220,52 @@ export function strataRecords(samples: readonly SampleRecord[], profile: PhasePr
   });
 }
 
+/**
+ * The strata of an atomic fast-forward's estimate: exact instruction counts. The fast-forward and
+ * the samples' functional warming counted the instructions of every block they ran (the samples'
+ * detailed instructions go to their unit's stratum); a block's instructions go to the phase owning
+ * its first code line (PhaseProfile: the phase whose samples' warming ran that line most), and a
+ * sample belongs to the phase owning the line its measured unit started at (codeOwner). Code no
+ * sample's warming ran (UNKNOWN_CODE) takes the mean CPI of all the samples. Empty without samples.
+ */
+export function exactStrataRecords(samples: readonly SampleRecord[], profile: PhaseProfile, blockInsts: Iterable<readonly [{ start: number }, number]>): PhaseRecord[] {
+  if (samples.length === 0) return [];
+  const ffInsts = new Map<number, number>();
+  for (const [b, n] of blockInsts) {
+    const g = profile.phaseOf(b.start) ?? UNKNOWN_CODE;
+    ffInsts.set(g, (ffInsts.get(g) ?? 0) + n);
+  }
+  const owner = samples.map((s) => codeOwner(s, profile) ?? UNKNOWN_CODE);
+  const members = new Map<number, number[]>();
+  owner.forEach((g, i) => members.set(g, [...(members.get(g) ?? []), i]));
+  const borrowed = new Set<number>();
+  for (const g of ffInsts.keys()) {
+    if (members.has(g)) continue;
+    const own = samples.flatMap((s, i) => (s.phase === g ? [i] : []));
+    if (own.length === 0) borrowed.add(g);
+    members.set(g, own.length > 0 ? own : samples.map((_, i) => i));
+  }
+  return [...members.keys()].sort((a, b) => a - b).map((phase) => {
+    const idx = members.get(phase)!;
+    const mine = idx.map((i) => samples[i]!);
+    // A sample's detailed instructions count once, in its unit's stratum (its warming is in the block counts).
+    const jsInsts = samples.reduce((a, s, i) => (owner[i] === phase ? a + s.detailedWarmInsts + s.measuredInsts : a), 0);
+    return {
+      phase,
+      samples: mine.length,
+      cpi: mine.reduce((a, s) => a + s.cpi, 0) / mine.length,
+      kvmSeconds: 0,
+      rate: null,
+      probes: 0,
+      rateRelError: 0,
+      insts: (ffInsts.get(phase) ?? 0) + jsInsts,
+      jsInsts,
+      sampleIndexes: idx,
+      ...(borrowed.has(phase) ? { borrowed: true } : {}),
+    };
+  });
+}
+
 /** The instructions each sample stands for on the atomic CPU: its exact interval plus its own. */
 export function sampleWeights(samples: readonly SampleRecord[]): number[] {
   return samples.map((s) => (s.fastForwardInsts ?? 0) + s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts);
@@ -219,21 +287,16 @@ export function ipcEstimate(samples: readonly SampleRecord[], confidence: number
   if (which === 'meanIpc') return estimate(samples.map((s) => s.ipc), confidence);
   if (which === 'phaseStratified') {
     return stratifiedIpcEstimate(
-      phases!.map((p) => ({ insts: p.insts, cpis: phaseSamples(samples, p).map((s) => s.cpi), instsRelError: p.rateRelError * ((p.insts - p.jsInsts) / p.insts) })),
+      phases!.map((p) => ({ insts: p.insts, cpis: phaseSamples(samples, p).map((s) => s.cpi), instsRelError: p.rateRelError * ((p.insts - p.jsInsts) / p.insts), ...(p.borrowed ? { borrowed: true } : {}) })),
       confidence,
     );
   }
   return ratioIpcEstimate(samples.map((s) => s.cpi), sampleWeights(samples), confidence, method);
 }
 
-function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number, instructionUniform: boolean, profile: PhaseProfile | null): SamplingSummary {
-  let phases: PhaseRecord[] | undefined;
-  let guessed = 0;
-  if (profile) {
-    guessed = profile.secondsByPhase().guessed;
-    // Chunk spans include a little host work per exit: strataRecords scales them to the KVM_RUN seconds.
-    phases = strataRecords(samples, profile, acc.kvmRunSeconds);
-  }
+function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: Accounting, freqHz: number, hostFactor: number, totalSeconds: number, instructionUniform: boolean, strata: Strata | null): SamplingSummary {
+  const phases = strata?.phases;
+  const guessed = strata?.guessed ?? 0;
   const ipc = ipcEstimate(samples, opts.confidence, instructionUniform, 'successive', phases);
   const cpi = estimate(samples.map((s) => s.cpi), opts.confidence);
   const kvmHostCycles = acc.kvmRunSeconds * freqHz;
@@ -261,6 +324,12 @@ function summarize(samples: readonly SampleRecord[], opts: SampleOptions, acc: A
   };
 }
 
+/** The strata of the estimate and the KVM seconds whose phase was guessed (SamplingSummary). */
+interface Strata {
+  phases: PhaseRecord[];
+  guessed: number;
+}
+
 interface Accounting {
   /** KVM_RUN host seconds (the guest's time) of every fast-forward, the tail included. */
   kvmRunSeconds: number;
@@ -272,6 +341,15 @@ interface Accounting {
   probeSeconds: number;
   /** Instructions executed on the JS models (atomic fast-forward, warming, o3). */
   jsInsts: number;
+}
+
+/** One fast-forward: `progress` is how far it went in its limit's unit (instructions or seconds). */
+interface ForwardResult {
+  ok: boolean;
+  runSeconds: number;
+  insts: number;
+  seconds: number;
+  progress: number;
 }
 
 export async function runSampling(opts: SampleOptions): Promise<SampleRunResult> {
@@ -336,9 +414,28 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   let reachedTarget = false;
 
   const timeLeft = () => (opts.maxSeconds !== undefined ? opts.maxSeconds - since() : Infinity);
-  // --host-rate: where KVM spends its time, by phase (fast-forwards run in profiled chunks).
   // KVM with host-rate probes (the default): where the fast-forward spends its time, by phase.
   const profile = ff === 'kvm' && opts.hostRate !== false ? new PhaseProfile() : null;
+  // Atomic: the phases' code (as for KVM, in 16-byte lines) and the fast-forward's exact instructions per block.
+  const codeProfile = profile ?? (ff === 'atomic' ? new PhaseProfile(EXACT_LINE_BYTES) : null);
+  const ffBlocks: Block[] | null = ff === 'atomic' ? [] : null;
+  const strataNow = (): Strata | null => {
+    // Chunk spans include a little host work per exit: strataRecords scales them to the KVM_RUN seconds.
+    if (profile) return { phases: strataRecords(samples, profile, acc.kvmRunSeconds), guessed: profile.secondsByPhase().guessed };
+    if (codeProfile && ffBlocks) return { phases: exactStrataRecords(samples, codeProfile, ffBlocks.map((b) => [b, b.counted] as const)), guessed: 0 };
+    return null;
+  };
+  // Samples are placed by stratified random sampling along an axis: instructions where they are
+  // counted (atomic, or the host-rate instruction clock), else fast-forward seconds. The axis is cut
+  // into strata one interval long and each sample starts at a uniformly random point of its own
+  // stratum. Unlike intervals jittered one after another (whose sample positions drift like a
+  // random walk), every stratum gets exactly one sample, so long-range structure (phases, the big
+  // early partitions of a sort) is sampled in proportion instead of by chance.
+  const axisIsInsts = 'insts' in opts.interval && (ff === 'atomic' || profile !== null);
+  const stratumSize =
+    'seconds' in opts.interval ? opts.interval.seconds : axisIsInsts ? opts.interval.insts : opts.interval.insts / (freqHz * KVM_ASSUMED_IPC);
+  let position = 0;
+  let stratum = 0;
   const kvmRunSeconds = async (): Promise<number> => {
     if (ff !== 'kvm') return 0;
     const s: KvmStats = await (system.model('kvm') as KvmModel).client.stats();
@@ -354,39 +451,45 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
    * Fast-forwards within `limit` (null: to the end), passing over m5ops and stopping early at
    * the wall limit. Returns false when the guest ended or time ran out.
    */
-  const fastForward = async (limit: { seconds: number } | { insts: number } | null): Promise<{ ok: boolean; runSeconds: number; insts: number; seconds: number }> => {
+  const fastForward = async (limit: { seconds: number } | { insts: number } | null): Promise<ForwardResult> => {
     const m = system.model(ff);
     const run0 = await kvmRunSeconds();
     const insts0 = m.instructions();
     // The interval starts now, after the stats round trip (it can take longer than a short interval).
     const tStart = since();
     let ok = true;
-    for (let first = true; ; first = false) {
-      const l: RunLimit = {};
-      if (limit && 'insts' in limit) {
-        const left = limit.insts - (m.instructions() - insts0);
-        if (left <= 0) break;
-        l.insts = left;
-      } else if (limit) {
-        const left = limit.seconds - (since() - tStart);
-        if (left <= 0 && !first) break;
-        l.seconds = Math.max(left, 1e-5);
+    const atomicCpu = ffBlocks ? (m as AtomicModel).cpu : null;
+    if (atomicCpu) atomicCpu.countedBlocks = ffBlocks;
+    try {
+      for (let first = true; ; first = false) {
+        const l: RunLimit = {};
+        if (limit && 'insts' in limit) {
+          const left = limit.insts - (m.instructions() - insts0);
+          if (left <= 0) break;
+          l.insts = left;
+        } else if (limit) {
+          const left = limit.seconds - (since() - tStart);
+          if (left <= 0 && !first) break;
+          l.seconds = Math.max(left, 1e-5);
+        }
+        const tl = timeLeft();
+        if (tl <= 0) {
+          end = { kind: 'timeLimit', seconds: opts.maxSeconds! };
+          ok = false;
+          break;
+        }
+        if (tl !== Infinity) l.seconds = Math.min(l.seconds ?? Infinity, tl);
+        const out = await system.run(l);
+        if (ended(out)) {
+          ok = false;
+          break;
+        }
+        if (out.kind === 'limit' && !limit && timeLeft() > 0) continue;
+        // A 'limit' stop before the interval's time is up (a stale kick) just runs on: the loop
+        // ends when the wall-clock interval is over.
       }
-      const tl = timeLeft();
-      if (tl <= 0) {
-        end = { kind: 'timeLimit', seconds: opts.maxSeconds! };
-        ok = false;
-        break;
-      }
-      if (tl !== Infinity) l.seconds = Math.min(l.seconds ?? Infinity, tl);
-      const out = await system.run(l);
-      if (ended(out)) {
-        ok = false;
-        break;
-      }
-      if (out.kind === 'limit' && !limit && timeLeft() > 0) continue;
-      // A 'limit' stop before the interval's time is up (a stale kick) just runs on: the loop
-      // ends when the wall-clock interval is over.
+    } finally {
+      if (atomicCpu) atomicCpu.countedBlocks = null;
     }
     const runSeconds = (await kvmRunSeconds()) - run0;
     const insts = m.instructions() - insts0;
@@ -394,7 +497,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     acc.kvmRunSeconds += runSeconds;
     acc.kvmSeconds += seconds;
     acc.jsInsts += insts;
-    return { ok, runSeconds, insts, seconds };
+    return { ok, runSeconds, insts, seconds, progress: limit && 'insts' in limit ? insts : seconds };
   };
   /** Probed host rates of each phase (instructions per KVM_RUN second), in probe order. */
   const measuredRates = new Map<number, number[]>();
@@ -411,7 +514,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
    * speeds), after `limit.seconds` of KVM time, or in code no sample has run — a phase the study
    * has not seen, sampled at once (once a quarter of the interval has passed). null: to the end.
    */
-  const profiledForward = async (limit: { seconds: number } | { insts: number } | null, profile: PhaseProfile): Promise<{ ok: boolean; runSeconds: number; insts: number; seconds: number }> => {
+  const profiledForward = async (limit: { seconds: number } | { insts: number } | null, profile: PhaseProfile): Promise<ForwardResult> => {
     const kvm = system.model('kvm') as KvmModel;
     const run0 = await kvmRunSeconds();
     const tStart = since();
@@ -449,7 +552,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     const seconds = since() - tStart;
     acc.kvmRunSeconds += runSeconds;
     acc.kvmSeconds += seconds;
-    return { ok, runSeconds, insts: 0, seconds };
+    return { ok, runSeconds, insts: 0, seconds, progress: limit && 'insts' in limit ? clock : run };
   };
   /** The phase the last profiled chunk stopped in (undefined: not known, or none yet). */
   let currentPhase: number | undefined;
@@ -483,26 +586,29 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     const probeTries = new Map<number, number>();
     let probesTaken = 0;
     while (!end && !enough()) {
-      // 1. Fast-forward one jittered interval.
-      const factor = 0.5 + rng();
-      let limit: { seconds: number } | { insts: number };
-      if ('seconds' in opts.interval) limit = { seconds: opts.interval.seconds * factor };
-      else if (ff === 'kvm' && !profile) limit = { seconds: (opts.interval.insts * factor) / (freqHz * KVM_ASSUMED_IPC) };
-      else limit = { insts: Math.max(1, Math.round(opts.interval.insts * factor)) };
+      // 1. Fast-forward to a uniformly random point of the next stratum (one interval long).
+      const target = (stratum + rng()) * stratumSize;
+      stratum++;
+      const distance = Math.max(target - position, 0);
+      const limit = axisIsInsts ? { insts: Math.max(1, Math.round(distance)) } : { seconds: distance };
       const f = profile && ff === 'kvm' ? await profiledForward(limit, profile) : await fastForward(limit);
+      position += f.progress;
       if (!f.ok) break;
       // 2. To the detailed model; functional warming (its basic-block vector gives the phase).
       const tw0 = performance.now();
       await system.switchTo('o3');
       const startRip = o3.cpu.s.rip;
       const bbv = new Map<Block, number>();
-      warmer.profile = profile ? bbv : null;
+      warmer.profile = codeProfile ? bbv : null;
+      // Atomic: warming instructions count by code like the fast-forward's (they may run another phase's code than the unit).
+      o3.cpu.countedBlocks = ffBlocks;
       const w = warmer.warm(
         opts.functionalWarmInsts,
         Math.min(opts.branchWarmInsts ?? opts.functionalWarmInsts, opts.functionalWarmInsts),
-        opts.fixedWarming ? undefined : { minInsts: Math.min(MIN_ADAPTIVE_WARM, opts.functionalWarmInsts) },
+        opts.fixedWarming ? undefined : { minInsts: Math.min(MIN_ADAPTIVE_WARM, opts.functionalWarmInsts), minQuietInsts: Math.min(MIN_QUIET_WARM, opts.functionalWarmInsts) },
       );
       warmer.profile = null;
+      o3.cpu.countedBlocks = null;
       o3.warmedInsts += w.insts;
       acc.jsInsts += w.insts;
       const warmingSeconds = (performance.now() - tw0) / 1000;
@@ -517,8 +623,10 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       const o3Before = o3.instructions();
       let ok = await runO3(opts.detailedWarmInsts);
       await o3.resetStats();
+      const unitRip = o3.cpu.s.rip;
       if (ok) ok = await runO3(opts.measureInsts);
       acc.jsInsts += o3.instructions() - o3Before;
+      if (axisIsInsts) position += w.insts + (o3.instructions() - o3Before);
       const stats = await o3.stats();
       const detailedSeconds = (performance.now() - td0) / 1000;
       acc.detailedSeconds += detailedSeconds;
@@ -530,6 +638,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       const rec: SampleRecord = {
         index: samples.length,
         startRip,
+        unitRip,
         fastForwardSeconds: ff === 'kvm' ? f.runSeconds : f.seconds,
         fastForwardHostCycles: ff === 'kvm' ? f.runSeconds * freqHz : 0,
         functionalWarmInsts: w.insts,
@@ -546,11 +655,11 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       //    first samples of a phase probe the host's speed on the way (hostRate.ts).
       let endedInProbe = false;
       let phase = -1;
-      if (profile) {
+      if (codeProfile) {
         phase = phases.classify(new Map([...bbv].map(([b, n]) => [b.start, n] as const)));
         rec.phase = phase;
         currentPhase = phase;
-        profile.addCode(phase, bbv.entries());
+        codeProfile.addCode(phase, bbv.entries());
       }
       if (prober) {
         const tries = probeTries.get(phase) ?? 0;
@@ -570,6 +679,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
               got.push(p.measurement.insts / p.measurement.seconds);
               measuredRates.set(phase, got);
               profile!.addWindow(p.window);
+              if (axisIsInsts) position += p.stopInsts;
               probedRates = profile!.rates();
             } else rec.hostRate = { missed: p.reason };
             acc.kvmRunSeconds += p.seconds;
@@ -580,7 +690,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       }
       if (!endedInProbe) await system.switchTo(ff);
       samples.push(rec);
-      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic', profile));
+      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic', strataNow()));
     }
     if (!end) {
       reachedTarget = true;
@@ -591,7 +701,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     if (!end) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
     const finalEnd: SampleEnd = end;
     const wall = since();
-    const summary = summarize(samples, opts, acc, freqHz, hostFactor, wall, ff === 'atomic', profile);
+    const summary = summarize(samples, opts, acc, freqHz, hostFactor, wall, ff === 'atomic', strataNow());
     const result: SamplingResult = { config, samples, summary };
     const { stdout, stderr } = system.output();
     const exitCode = finalEnd.kind === 'timeLimit' ? TIME_LIMIT_EXIT_CODE : exitCodeOf(finalEnd);

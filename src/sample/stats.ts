@@ -143,7 +143,7 @@ export function estimate(values: readonly number[], confidence: number): Estimat
  * How the spread of a mean over samples is estimated. 'iid': as if the samples were drawn
  * independently (s² / n). 'successive': from differences of neighbouring samples (Wolter's
  * estimator for systematic samples, Σ(dᵢ − dᵢ₋₁)² / 2n(n − 1)): the samples here are taken at
- * (jittered) regular steps through the program, so slow phase changes are a trend the design
+ * one per stratum, in order through the program, so slow phase changes are a trend the design
  * already stratifies, not noise; the iid formula counts them as noise and overstates the error.
  */
 export type VarianceMethod = 'iid' | 'successive';
@@ -202,12 +202,18 @@ export interface Stratum {
   cpis: readonly number[];
   /** Relative standard error of `insts` (from its rate probes), 0 when not known. */
   instsRelError?: number;
+  /**
+   * Its samples stand in from other strata (code no sample ran): their spread is between phases,
+   * so it stays out of the pooled variance that single-sample strata take.
+   */
+  borrowed?: boolean;
 }
 
 /**
  * Whole-program IPC from strata (phases): IPC = Σ Iₚ / Σ Iₚ·CPIₚ with CPIₚ the mean CPI of the
  * stratum's samples. The interval, in log space, adds the CPI means' variances (within-stratum
- * s²/n; a stratum with one sample takes the pooled relative variance of the others) and the
+ * s²/n; a stratum with one sample takes the pooled relative variance of the others, borrowed
+ * strata left out) and the
  * instruction counts' (instsRelError), by the delta method; Student t at n − k degrees of freedom.
  * `cv` is the per-sample relative spread (√n · relative standard error), for samplesNeeded.
  */
@@ -230,8 +236,10 @@ export function stratifiedIpcEstimate(strata: readonly Stratum[], confidence: nu
     if (k < 2) return NaN;
     const m = means[i]!;
     const v = x.cpis.reduce((a, c) => a + (c - m) ** 2, 0) / (k - 1);
-    pooledNum += (k - 1) * (v / (m * m));
-    pooledDen += k - 1;
+    if (!x.borrowed) {
+      pooledNum += (k - 1) * (v / (m * m));
+      pooledDen += k - 1;
+    }
     return v / (m * m);
   });
   const pooled = pooledDen > 0 ? pooledNum / pooledDen : 0;
@@ -292,17 +300,21 @@ function csvField(v: number | string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+function hex(n: number | undefined): string {
+  return n !== undefined ? `0x${n.toString(16)}` : '';
+}
+
 /** samples.csv: a header, then one row per sample (key stats as columns; an absent value is an empty cell). */
 export function samplesCsv(samples: readonly SampleRecord[]): string {
   const keys = keyStatNames(samples);
   const header = [
     'index', 'fastForwardSeconds', 'fastForwardHostCycles', 'functionalWarmInsts', 'detailedWarmInsts',
-    'measuredInsts', 'measuredCycles', 'ipc', 'cpi', 'startRip', 'phase', ...keys, 'hostSecondsKvm', 'hostSecondsWarming', 'hostSecondsDetailed',
+    'measuredInsts', 'measuredCycles', 'ipc', 'cpi', 'startRip', 'unitRip', 'phase', ...keys, 'hostSecondsKvm', 'hostSecondsWarming', 'hostSecondsDetailed',
   ];
   const rows = samples.map((s) =>
     [
       s.index, s.fastForwardSeconds, s.fastForwardHostCycles, s.functionalWarmInsts, s.detailedWarmInsts,
-      s.measuredInsts, s.measuredCycles, s.ipc, s.cpi, s.startRip !== undefined ? `0x${s.startRip.toString(16)}` : '', s.phase ?? '', ...keys.map((k) => s.keyStats[k] ?? ''),
+      s.measuredInsts, s.measuredCycles, s.ipc, s.cpi, hex(s.startRip), hex(s.unitRip), s.phase ?? '', ...keys.map((k) => s.keyStats[k] ?? ''),
       s.hostSeconds.kvm, s.hostSeconds.warming, s.hostSeconds.detailed,
     ].map(csvField).join(','),
   );

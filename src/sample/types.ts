@@ -29,8 +29,13 @@ export interface SampleRecord {
   /** Where the sample started (the rip of its first warming instruction). */
   startRip?: number;
   /**
-   * KVM fast-forward: the phase of this sample (hostRate.ts PhaseTable), by its warming's code. The
-   * estimate's strata go by startRip instead (summary.phases[].sampleIndexes).
+   * Where its measured unit started (after warming and detailed warm-up): the code whose CPI it
+   * measured, which can be another phase's than startRip's (warming runs 1M+ instructions).
+   */
+  unitRip?: number;
+  /**
+   * The phase of this sample (hostRate.ts PhaseTable), by its warming's code. The estimate's
+   * strata go by the code line of unitRip instead (summary.phases[].sampleIndexes).
    */
   phase?: number;
   /**
@@ -67,7 +72,10 @@ export interface SamplingSummary {
    * VarianceMethod). KVM with --host-rate: 'phaseStratified' (see `phases`): each phase's
    * instructions are its KVM seconds × its probed host rate plus its samples' JS instructions,
    * its CPI the mean of its samples' (a sample belongs to the phase owning the code line it
-   * started at), IPC = Σ Iₚ / Σ Iₚ·CPIₚ. Absent in older files: 'meanIpc'.
+   * started at), IPC = Σ Iₚ / Σ Iₚ·CPIₚ. Atomic fast-forward is 'phaseStratified' too, with exact
+   * counts: the fast-forward counts each block's instructions, which go to the phase owning the
+   * block's code ('inverseMeanCpi' is then only the fallback with no samples' phases). Absent in
+   * older files: 'meanIpc'.
    */
   estimator?: 'meanIpc' | 'inverseMeanCpi' | 'phaseStratified';
   ipc: Estimate;
@@ -108,9 +116,9 @@ export interface PhaseRecord {
   probes: number;
   /** Relative standard error of `rate`: its windows' spread / √windows (one window: pooled; no window: 0.5). */
   rateRelError: number;
-  /** Instructions it stands for: kvmSeconds × rate (the median phase rate when null) + jsInsts. */
+  /** Instructions it stands for: kvmSeconds × rate (the median phase rate when null) + jsInsts; atomic: exact. */
   insts: number;
-  /** Instructions its samples ran on the JS models (warming, warm-up, unit). */
+  /** Instructions its samples ran on the JS models (warming, warm-up, unit; atomic: warm-up and unit, warming being in the block counts). */
   jsInsts: number;
   /**
    * The samples (indexes) whose mean CPI it takes; absent: those whose `phase` it is. A phase that
@@ -118,6 +126,8 @@ export interface PhaseRecord {
    * in two phases.
    */
   sampleIndexes?: number[];
+  /** Its samples are other phases' (it owns time or code but no sample): see stats.ts Stratum.borrowed. */
+  borrowed?: boolean;
 }
 
 export interface SamplingConfig {

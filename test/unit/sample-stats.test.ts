@@ -107,7 +107,7 @@ function rec(i: number, ipc: number): SampleRecord {
     cpi: 1 / ipc,
     keyStats: i === 0 ? { l1dMissRate: 0.1, branchMispredictsPki: 2 } : { l1dMissRate: 0.2, branchMispredictsPki: 3, l1dMpki: 4 },
     hostSeconds: { kvm: 0.01, warming: 0.05, detailed: 0.2 },
-    ...(i === 1 ? { startRip: 0x401a2b, phase: 3 } : {}),
+    ...(i === 1 ? { startRip: 0x401a2b, unitRip: 0x401b00, phase: 3 } : {}),
   };
 }
 
@@ -127,13 +127,14 @@ describe('samples.csv', () => {
     expect(lines[1]!.split(',')[header.indexOf('l1dMpki')]).toBe('');
     // Where a sample started (hex) and its phase; empty where not known.
     expect(lines[2]!.split(',')[header.indexOf('startRip')]).toBe('0x401a2b');
+    expect(lines[2]!.split(',')[header.indexOf('unitRip')]).toBe('0x401b00');
     expect(lines[2]!.split(',')[header.indexOf('phase')]).toBe('3');
     expect(lines[1]!.split(',')[header.indexOf('phase')]).toBe('');
     expect(samplesCsv([]).trimEnd().split('\n')).toHaveLength(1);
   });
 });
 
-describe('seeded jitter', () => {
+describe('seeded sample points', () => {
   it('is reproducible per seed, differs between seeds, and is uniform-ish in [0, 1)', () => {
     const a = seededRandom('1');
     const b = seededRandom('1');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PhaseProfile, PhaseTable, UNKNOWN_CODE, windowRates, type ProbeWindow } from '../../src/sample/hostRate.js';
-import { estimatorFor, ipcEstimate, sampleWeights, strataRecords } from '../../src/sample/sampler.js';
+import { estimatorFor, exactStrataRecords, ipcEstimate, sampleWeights, strataRecords } from '../../src/sample/sampler.js';
 import { ratioIpcEstimate, stratifiedIpcEstimate, tCritical } from '../../src/sample/stats.js';
 import type { SampleRecord } from '../../src/sample/types.js';
 
@@ -63,6 +63,22 @@ describe('stratifiedIpcEstimate', () => {
     expect(e.high).toBeCloseTo(e.mean * Math.exp(t * Math.sqrt(varLog)), 12);
   });
 
+  it('a borrowed stratum (samples standing in from other phases) stays out of the pooled variance', () => {
+    const base = [
+      { insts: 100, cpis: [1, 1.2, 0.8] }, // relative variance 0.04
+      { insts: 10, cpis: [20] }, // one sample: takes the pool
+    ];
+    const mixed = { insts: 1, cpis: [1, 1.2, 0.8, 20] }; // the spread between phases
+    const without = stratifiedIpcEstimate([...base, { ...mixed, borrowed: true }], 0.95);
+    const pooledIn = stratifiedIpcEstimate([...base, mixed], 0.95);
+    const c = 100 + 200 + 1 * ((1 + 1.2 + 0.8 + 20) / 4);
+    const m = (1 + 1.2 + 0.8 + 20) / 4;
+    const vMixed = [1, 1.2, 0.8, 20].reduce((a, x) => a + (x - m) ** 2, 0) / 3 / (m * m);
+    const varLog = (100 / c) ** 2 * (0.04 / 3) + (200 / c) ** 2 * 0.04 + (m / c) ** 2 * (vMixed / 4);
+    expect(without.relativeError).toBeCloseTo(tCritical(0.95, 8 - 3) * Math.sqrt(varLog), 12);
+    expect(pooledIn.relativeError).toBeGreaterThan(2 * without.relativeError);
+  });
+
   it('no degrees of freedom, or an interval wider than e^20: unbounded', () => {
     expect(stratifiedIpcEstimate([{ insts: 1, cpis: [1] }, { insts: 1, cpis: [2] }], 0.95).high).toBe(Infinity);
     // One degree of freedom at 99.7% (t ≈ 212) and a spread of ~50%: e^(212·…) is meaningless.
@@ -116,6 +132,39 @@ describe('sample weights and phase records', () => {
     const i = ph.reduce((a, x) => a + x.insts, 0);
     const c = ph.reduce((a, x) => a + x.insts * x.cpi, 0);
     expect(ipcEstimate(s, 0.95, false, 'successive', ph).mean).toBeCloseTo(i / c, 12);
+  });
+
+  it("atomic fast-forward: each phase stands for the exact instructions of the blocks in its code plus its samples' own; code no sample ran takes every sample", () => {
+    const p = new PhaseProfile();
+    p.addCode(0, [[{ start: 0x1000, end: 0x1040 }, 100]]);
+    p.addCode(1, [[{ start: 0x2000, end: 0x2040 }, 100]]);
+    p.addCode(2, [[{ start: 0x2000, end: 0x2040 }, 40]]); // phase 2 ran phase 1's line less: owns none
+    // Fast-forward and warming instructions by block; the samples' W + U (20 each) go to their unit's phase.
+    const blocks: [{ start: number }, number][] = [
+      [{ start: 0x1000 }, 5000],
+      [{ start: 0x1020 }, 1000],
+      [{ start: 0x2010 }, 30_000],
+      [{ start: 0x9000 }, 400], // code no sample's warming ran
+    ];
+    const s = [
+      rec(0, 1, { phase: 0, startRip: 0x1004, fastForwardInsts: 1 }),
+      // Warming started in phase 0's code, the measured unit in phase 1's (and its warming's phase, 2, owns no code): phase 1.
+      rec(1, 2, { phase: 2, startRip: 0x1010, unitRip: 0x2004, fastForwardInsts: 1 }),
+      rec(2, 3, { phase: 1, startRip: 0x2008, fastForwardInsts: 1 }),
+    ];
+    const ph = exactStrataRecords(s, p, blocks);
+    expect(ph.map((x) => [x.phase, x.samples, x.sampleIndexes, x.insts, x.jsInsts, x.rateRelError])).toEqual([
+      [UNKNOWN_CODE, 3, [0, 1, 2], 400, 0, 0],
+      [0, 1, [0], 6020, 20, 0],
+      [1, 2, [1, 2], 30_040, 40, 0],
+    ]);
+    expect(ph.map((x) => x.cpi)).toEqual([2, 1, 2.5]);
+    expect(ph.map((x) => x.borrowed ?? false)).toEqual([true, false, false]);
+    // Exact counts: the interval comes from the strata's CPI spread alone.
+    const e = ipcEstimate(s, 0.95, true, 'successive', ph);
+    expect(estimatorFor(true, ph)).toBe('phaseStratified');
+    expect(e.mean).toBeCloseTo((400 + 6020 + 30_040) / (400 * 2 + 6020 * 1 + 30_040 * 2.5), 12);
+    expect(exactStrataRecords([], p, blocks)).toEqual([]);
   });
 
   it('KVM without a probe window falls back to the mean of the IPCs', () => {

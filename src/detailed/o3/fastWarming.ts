@@ -24,6 +24,14 @@ const LINE = 64;
 /** Steps of adaptive warming (FastWarmer.warm with `adaptive`). */
 const ADAPTIVE_STEP = 200_000;
 
+/** When adaptive warming may stop (FastWarmer.warm): in instructions, branch training included. */
+export interface AdaptiveWarming {
+  /** Once the last-level cache has turned over. */
+  minInsts: number;
+  /** Once it has gone quiet. */
+  minQuietInsts: number;
+}
+
 export interface FastWarmResult {
   /** Instructions executed (= asked unless the guest ended). */
   insts: number;
@@ -132,8 +140,8 @@ export class FastWarmer {
    * `branchInsts` train the branch predictor (default: all): its state is reached in far fewer
    * instructions than an L2's, and training it is the dearest part of warming.
    */
-  warm(insts: number, branchInsts = insts, adaptive?: { minInsts: number }): FastWarmResult {
-    if (adaptive) return this.warmAdaptive(adaptive.minInsts, insts, Math.min(branchInsts, insts));
+  warm(insts: number, branchInsts = insts, adaptive?: AdaptiveWarming): FastWarmResult {
+    if (adaptive) return this.warmAdaptive(adaptive, insts, Math.min(branchInsts, insts));
     return this.warmFixed(insts, branchInsts);
   }
 
@@ -141,17 +149,20 @@ export class FastWarmer {
    * Warming whose length adapts to the program: caches and TLBs only, in steps of 200k
    * instructions, until the last-level cache has turned over (installed as many lines as it
    * holds: its contents now all come from the window, as in a run that never stopped) or gone
-   * quiet (under 1/64 of that in the last step: the code does not use it, so its state does not
-   * matter), at least `minInsts` and at most `maxInsts` in all; then `branchInsts` that also train
-   * the branch predictor. A pointer chase turns an 8-way 1 MiB L2 over in ~150k instructions; a
-   * sort streaming through a 6 MB array takes millions.
+   * quiet (under 1/64 of that in the last step: the code does not use it much now), at least
+   * `minInsts` (`minQuietInsts` to stop on quiet) and at most `maxInsts` in all; then
+   * `branchInsts` that also train the branch predictor. A pointer chase turns an 8-way 1 MiB L2
+   * over in ~150k instructions; a sort streaming through a 6 MB array takes millions. Quiet
+   * needs the longer floor: code with a small working set may next reach data loaded into L2
+   * long before (qsort's deep recursion, sampled 6–8% slow with a 400k floor).
    */
-  private warmAdaptive(minInsts: number, maxInsts: number, branchInsts: number): FastWarmResult {
+  private warmAdaptive(adaptive: AdaptiveWarming, maxInsts: number, branchInsts: number): FastWarmResult {
     const ll = this.mem.lastLevel;
     const cap = ll.lines;
     const f0 = ll.fills;
     const first = Math.max(0, maxInsts - branchInsts);
-    const floor = Math.max(0, minInsts - branchInsts);
+    const floor = Math.max(0, adaptive.minInsts - branchInsts);
+    const quietFloor = Math.max(floor, adaptive.minQuietInsts - branchInsts);
     const m5ops: M5OpCall[] = [];
     let insts = 0;
     while (insts < first) {
@@ -162,7 +173,7 @@ export class FastWarmer {
       if (r.end) return { insts, end: r.end, m5ops };
       const turned = ll.fills - f0 >= cap;
       const quiet = ll.fills - before < cap / 64;
-      if (insts >= floor && (turned || quiet)) break;
+      if ((insts >= floor && turned) || (insts >= quietFloor && quiet)) break;
     }
     const r = this.warmFixed(branchInsts, branchInsts);
     m5ops.push(...r.m5ops);
