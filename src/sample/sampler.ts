@@ -163,6 +163,19 @@ function phaseSamples(samples: readonly SampleRecord[], p: PhaseRecord): SampleR
   return p.sampleIndexes ? p.sampleIndexes.map((i) => samples[i]!) : samples.filter((s) => s.phase === p.phase);
 }
 
+/** The phase owning most of a measured unit's instructions (block start → instructions), if any is owned. */
+function mostOf(code: ReadonlyMap<number, number>, profile: PhaseProfile): number | undefined {
+  const by = new Map<number, number>();
+  for (const [start, n] of code) {
+    const g = profile.phaseOf(start);
+    if (g !== undefined) by.set(g, (by.get(g) ?? 0) + n);
+  }
+  let best: number | undefined;
+  let most = 0;
+  for (const [g, n] of by) if (n > most) [best, most] = [g, n];
+  return best;
+}
+
 /** The phase owning the code line a sample's measured unit started at (older records: the sample's start), else its own phase. */
 function codeOwner(s: SampleRecord, profile: PhaseProfile): number | undefined {
   const rip = s.unitRip ?? s.startRip;
@@ -225,25 +238,38 @@ export function strataRecords(samples: readonly SampleRecord[], profile: PhasePr
  * the samples' functional warming counted the instructions of every block they ran (the samples'
  * detailed instructions go to their unit's stratum); a block's instructions go to the phase owning
  * its first code line (PhaseProfile: the phase whose samples' warming ran that line most), and a
- * sample belongs to the phase owning the line its measured unit started at (codeOwner). Code no
+ * sample belongs to the phase owning most of the instructions its measured unit ran (`unitCode`:
+ * sample index → block start → instructions; else the line its unit started at, codeOwner). A
+ * unit that starts at the end of one loop may run the next one: phases seed 103 gave a shuffle's
+ * 6.3M instructions (CPI 1.2) the CPI 22 of a unit that started in its last line, −12%. Code no
  * sample's warming ran (UNKNOWN_CODE) takes the mean CPI of all the samples. Empty without samples.
  */
-export function exactStrataRecords(samples: readonly SampleRecord[], profile: PhaseProfile, blockInsts: Iterable<readonly [{ start: number }, number]>): PhaseRecord[] {
+export function exactStrataRecords(
+  samples: readonly SampleRecord[],
+  profile: PhaseProfile,
+  blockInsts: Iterable<readonly [{ start: number }, number]>,
+  unitCode?: ReadonlyMap<number, ReadonlyMap<number, number>>,
+): PhaseRecord[] {
   if (samples.length === 0) return [];
   const ffInsts = new Map<number, number>();
   for (const [b, n] of blockInsts) {
     const g = profile.phaseOf(b.start) ?? UNKNOWN_CODE;
     ffInsts.set(g, (ffInsts.get(g) ?? 0) + n);
   }
-  const owner = samples.map((s) => codeOwner(s, profile) ?? UNKNOWN_CODE);
+  const owner = samples.map((s, i) => {
+    const code = unitCode?.get(i);
+    return (code ? mostOf(code, profile) : undefined) ?? codeOwner(s, profile) ?? UNKNOWN_CODE;
+  });
   const members = new Map<number, number[]>();
   owner.forEach((g, i) => members.set(g, [...(members.get(g) ?? []), i]));
+  // Code no unit ran (only warming did) was not measured: all the samples stand in. Not the samples
+  // whose warming's phase it is: their units may have run other code (phases seed 102: a chase
+  // unit's CPI 24 given to 6.3M instructions of a shuffle at CPI 1.2, −14%).
   const borrowed = new Set<number>();
   for (const g of ffInsts.keys()) {
     if (members.has(g)) continue;
-    const own = samples.flatMap((s, i) => (s.phase === g ? [i] : []));
-    if (own.length === 0) borrowed.add(g);
-    members.set(g, own.length > 0 ? own : samples.map((_, i) => i));
+    borrowed.add(g);
+    members.set(g, samples.map((_, i) => i));
   }
   return [...members.keys()].sort((a, b) => a - b).map((phase) => {
     const idx = members.get(phase)!;
@@ -419,10 +445,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   // Atomic: the phases' code (as for KVM, in 16-byte lines) and the fast-forward's exact instructions per block.
   const codeProfile = profile ?? (ff === 'atomic' ? new PhaseProfile(EXACT_LINE_BYTES) : null);
   const ffBlocks: Block[] | null = ff === 'atomic' ? [] : null;
+  /** Atomic: the code each sample's measured unit ran (sample index → block start → instructions). */
+  const unitCode = ff === 'atomic' ? new Map<number, Map<number, number>>() : null;
   const strataNow = (): Strata | null => {
     // Chunk spans include a little host work per exit: strataRecords scales them to the KVM_RUN seconds.
     if (profile) return { phases: strataRecords(samples, profile, acc.kvmRunSeconds), guessed: profile.secondsByPhase().guessed };
-    if (codeProfile && ffBlocks) return { phases: exactStrataRecords(samples, codeProfile, ffBlocks.map((b) => [b, b.counted] as const)), guessed: 0 };
+    if (codeProfile && ffBlocks) return { phases: exactStrataRecords(samples, codeProfile, ffBlocks.map((b) => [b, b.counted] as const), unitCode ?? undefined), guessed: 0 };
     return null;
   };
   // Samples are placed by stratified random sampling along an axis: instructions where they are
@@ -574,7 +602,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     if (samples.length >= maxSamples) return true;
     if (opts.samples !== null) return false;
     if (samples.length < Math.max(2, minSamples)) return false;
-    return ipcEstimate(samples, opts.confidence, ff === 'atomic').relativeError <= opts.targetError;
+    // The estimate the summary reports (strata included), so a study stops when its interval is narrow enough.
+    return ipcEstimate(samples, opts.confidence, ff === 'atomic', 'successive', strataNow()?.phases).relativeError <= opts.targetError;
   };
 
   try {
@@ -624,7 +653,15 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       let ok = await runO3(opts.detailedWarmInsts);
       await o3.resetStats();
       const unitRip = o3.cpu.s.rip;
-      if (ok) ok = await runO3(opts.measureInsts);
+      // Atomic: the code the unit runs decides its stratum (exactStrataRecords).
+      const code = unitCode ? new Map<number, number>() : null;
+      if (code) o3.cpu.blockHook = (b, n) => void code.set(b.start, (code.get(b.start) ?? 0) + n);
+      try {
+        if (ok) ok = await runO3(opts.measureInsts);
+      } finally {
+        o3.cpu.blockHook = null;
+      }
+      if (code) unitCode!.set(samples.length, code);
       acc.jsInsts += o3.instructions() - o3Before;
       if (axisIsInsts) position += w.insts + (o3.instructions() - o3Before);
       const stats = await o3.stats();

@@ -165,6 +165,18 @@ describe('sample weights and phase records', () => {
     expect(estimatorFor(true, ph)).toBe('phaseStratified');
     expect(e.mean).toBeCloseTo((400 + 6020 + 30_040) / (400 * 2 + 6020 * 1 + 30_040 * 2.5), 12);
     expect(exactStrataRecords([], p, blocks)).toEqual([]);
+    // The code its measured unit ran decides a sample's stratum where known: sample 2's unit started
+    // in phase 1's line but ran mostly phase 0's code.
+    const byUnit = exactStrataRecords(s, p, blocks, new Map([[2, new Map([[0x2008, 5], [0x1000, 15]])]]));
+    expect(byUnit.map((x) => [x.phase, x.sampleIndexes, x.insts, x.cpi])).toEqual([
+      [UNKNOWN_CODE, [0, 1, 2], 400, 2],
+      [0, [0, 2], 6040, 2],
+      [1, [1], 30_020, 2],
+    ]);
+    // A phase owning code but no unit's instructions (only warming ran it) borrows every sample.
+    p.addCode(4, [[{ start: 0x5000, end: 0x5010 }, 100]]);
+    const unmeasured = exactStrataRecords(s, p, [...blocks, [{ start: 0x5000 }, 700]]);
+    expect(unmeasured.find((x) => x.phase === 4)).toMatchObject({ samples: 3, insts: 700, borrowed: true, sampleIndexes: [0, 1, 2] });
   });
 
   it('KVM without a probe window falls back to the mean of the IPCs', () => {
