@@ -37,6 +37,7 @@ import {
 import { RESULTS_DIR, workloadPath } from './lib/env.js';
 import { renderText, type Table } from './lib/table.js';
 import { progress } from './lib/util.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 const MEM = 1024 ** 3;
 const SIZES_MIB = (process.env.CKPT_SIZES ?? '64,256').split(',').map(Number);
@@ -295,7 +296,7 @@ async function main(): Promise<void> {
   });
   for (const t of tables) process.stdout.write(renderText(t) + '\n');
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  fs.writeFileSync(
+  writeFileAtomic(
     path.join(RESULTS_DIR, 'checkpoint.json'),
     JSON.stringify(
       { date: new Date().toISOString(), cpus: os.availableParallelism(), loadavg: os.loadavg(), node: process.version, mix: MIX, rows, micro },

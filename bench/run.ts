@@ -6,9 +6,9 @@
  *   3. VM creation / CPUID capture micro-benchmarks and KvmCpuClient.start to ready.
  *
  * Prints the tables on stdout (progress on stderr) and writes bench/results/kvm.json and
- * bench/results/summary.md.
+ * bench/results/kvm.md.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { compareTable, compareWorkload, gapTable, type CompareResult } from './lib/compare.js';
@@ -19,6 +19,7 @@ import { startupBench, startupTables, type StartupResult } from './lib/startup.j
 import { syscallBench, syscallTables, type SyscallResult } from './lib/syscall.js';
 import { renderMarkdown, renderText, type Table } from './lib/table.js';
 import { BenchSetupError, fmt, progress } from './lib/util.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 const USAGE = `usage: npm run bench -- [--rounds N] [--only NAME,...] [--starts N]
 
@@ -29,7 +30,7 @@ const USAGE = `usage: npm run bench -- [--rounds N] [--only NAME,...] [--starts 
   --starts N       KvmCpuClient.start runs for the start-up p50 (default 20)
   -h, --help       this text
 
-Writes bench/results/kvm.json and bench/results/summary.md.`;
+Writes bench/results/kvm.json and bench/results/kvm.md.`;
 
 const SYSCALL_WORKLOAD = 'syscall_latency';
 const STARTUP_PROGRAM = 'checksum';
@@ -233,7 +234,7 @@ async function main(): Promise<number> {
     problems,
   };
   const jsonPath = path.join(RESULTS_DIR, 'kvm.json');
-  writeFileSync(jsonPath, JSON.stringify(json, null, 2) + '\n');
+  writeFileAtomic(jsonPath, JSON.stringify(json, null, 2) + '\n');
   const md = [
     '# switchsim KVM benchmarks',
     '',
@@ -245,8 +246,9 @@ async function main(): Promise<number> {
     '',
     ...(problems.length ? ['## Problems', '', ...problems.map((x) => `- ${x}`), ''] : []),
   ].join('\n');
-  const mdPath = path.join(RESULTS_DIR, 'summary.md');
-  writeFileSync(mdPath, md);
+  // Not summary.md: on a case-insensitive file system that is SUMMARY.md (bench/summary.ts).
+  const mdPath = path.join(RESULTS_DIR, 'kvm.md');
+  writeFileAtomic(mdPath, md);
   process.stdout.write(`wrote ${path.relative(ROOT, jsonPath)} and ${path.relative(ROOT, mdPath)}\n`);
   return problems.length ? 1 : 0;
 }

@@ -43,15 +43,15 @@
  *   SAMPLING_TARGET_SAMPLES=50           samples aimed at per program (interval from it)
  *   SAMPLING_F=2M SAMPLING_B=200k SAMPLING_W=20k SAMPLING_U=20k   per-sample functional warming
  *                                        (of which the last B train the predictor) / warm-up / unit
- *   SAMPLING_HOST_RATE=1                 the experimental --host-rate rows (0: skip)
- *   SAMPLING_ATOMIC=1                    the atomic fast-forward diagnostic rows (0: skip)
+ *   SAMPLING_HOST_RATE=1                 the KVM host-rate rows (the default mode; 0: skip)
+ *   SAMPLING_ATOMIC=1                    the atomic fast-forward rows (exact counts; 0: skip)
  *   SAMPLING_SEEDS=20                    coverage repeats (0: skip the coverage study)
  *   SAMPLING_COVERAGE_WORKLOAD=qsort     the coverage workload (one of the validation rows)
  *   SAMPLING_FULL_CACHE=file.json        development only: reuse full o3 runs from this file
  *                                        (rows say so; speedups are then not side by side)
  *   SAMPLING_OUT=bench/results/sampling  output path prefix (.json, .md)
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ipcEstimate, MIN_ADAPTIVE_WARM, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
@@ -61,6 +61,7 @@ import type { Estimate, PhaseRecord, SampleRecord } from '../src/sample/types.js
 import { checkBuilt, checkKvm, loadWorkloads, RESULTS_DIR, ROOT, workloadPath } from './lib/env.js';
 import { renderMarkdown, renderText, type Table } from './lib/table.js';
 import { progress } from './lib/util.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 // ------------------------------------------------------------------------------ settings
 
@@ -273,7 +274,7 @@ async function fullRun(spec: Spec, cache: FullCache, cacheFile: string | undefin
   progress(`[sampling] ${key}: full o3 IPC ${full.ipc.toFixed(4)}, ${full.insts} instructions, ${full.wallSeconds.toFixed(1)} s (${(full.insts / full.wallSeconds / 1e6).toFixed(2)} MIPS)`);
   if (cacheFile) {
     cache[key] = full;
-    writeFileSync(cacheFile, JSON.stringify(cache, null, 2));
+    writeFileAtomic(cacheFile, JSON.stringify(cache, null, 2));
   }
   return { full, cached: false };
 }
@@ -655,8 +656,8 @@ async function main(): Promise<void> {
     hostRateRows,
     coverage,
   };
-  writeFileSync(`${outPrefix}.json`, JSON.stringify(json, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
-  writeFileSync(`${outPrefix}.md`, `${header}\n\n${tables.map(renderMarkdown).join('\n')}`);
+  writeFileAtomic(`${outPrefix}.json`, JSON.stringify(json, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  writeFileAtomic(`${outPrefix}.md`, `${header}\n\n${tables.map(renderMarkdown).join('\n')}`);
   process.stdout.write(`\nwrote ${path.relative(ROOT, `${outPrefix}.json`)}, ${path.relative(ROOT, `${outPrefix}.md`)}\n`);
 }
 

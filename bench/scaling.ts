@@ -26,7 +26,7 @@
  *   SCALING_OUT=bench/results/scaling  output path prefix (.json, .md)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { drive, type DriveResult } from '../src/switch/driver.js';
@@ -38,6 +38,7 @@ import { checkBuilt, checkKvm, loadWorkloads, RESULTS_DIR, ROOT, workloadPath } 
 import { analyzeScaling, type ScalingAnalysis, type ScalingMeasurement } from './lib/scaling.js';
 import { renderMarkdown, renderText, type Table } from './lib/table.js';
 import { fmt, int, max, median, min, progress, spreadPct } from './lib/util.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 type Size = 'small' | 'medium' | 'large';
 const ALL_SIZES: Size[] = ['small', 'medium', 'large'];
@@ -250,8 +251,8 @@ async function main(): Promise<void> {
       : null,
     config: { repeats, o3Config: path.relative(ROOT, o3Config), models, sizes, wallSeconds: wall, loadAverage: os.loadavg(), cpus: os.cpus().length },
   };
-  writeFileSync(`${outPrefix}.json`, JSON.stringify(json, null, 2) + '\n');
-  writeFileSync(`${outPrefix}.md`, out.markdown);
+  writeFileAtomic(`${outPrefix}.json`, JSON.stringify(json, null, 2) + '\n');
+  writeFileAtomic(`${outPrefix}.md`, out.markdown);
   process.stdout.write(`wrote ${path.relative(ROOT, outPrefix)}.json and .md (${fmt(wall, 0)} s)\n`);
 }
 

@@ -7,7 +7,7 @@
  * guest instruction = host frequency / guest instructions per second (no PMU here).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runProgram } from '../src/run.js';
@@ -16,6 +16,7 @@ import { detectHostFrequency } from '../src/kvm/hostFreq.js';
 import { checkBuilt, loadWorkloads, RESULTS_DIR, ROOT, workloadPath } from './lib/env.js';
 import { renderMarkdown, renderText, type Table } from './lib/table.js';
 import { fmt, progress } from './lib/util.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 type Model = 'atomic' | 'o3';
 
@@ -122,8 +123,8 @@ async function main(): Promise<void> {
   };
   process.stdout.write('\n' + renderText(table));
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, `${model}.json`), JSON.stringify({ generatedAt: new Date().toISOString(), hostFreqHz: hz, model, rows }, null, 2) + '\n');
-  writeFileSync(path.join(RESULTS_DIR, `${model}.md`), renderMarkdown(table) + '\n');
+  writeFileAtomic(path.join(RESULTS_DIR, `${model}.json`), JSON.stringify({ generatedAt: new Date().toISOString(), hostFreqHz: hz, model, rows }, null, 2) + '\n');
+  writeFileAtomic(path.join(RESULTS_DIR, `${model}.md`), renderMarkdown(table) + '\n');
   process.stdout.write(`wrote ${path.relative(ROOT, path.join(RESULTS_DIR, `${model}.json`))}\n`);
 }
 

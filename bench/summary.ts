@@ -16,10 +16,11 @@
  *
  *   node dist/bench/summary.js [--results DIR] [--out FILE]
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { renderMarkdown, type Table } from './lib/table.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 // Targets, as the benchmarks state them (bench/lib/compare.ts COMPUTE_TARGET, bench/lib/syscall.ts
 // SYSCALL_TARGET_US, bench/speed.ts, bench/switch.ts TARGET_MS, src/switch/README.md).
@@ -431,7 +432,7 @@ const sampling: Summarizer = (j) => {
   const atomicRows = arr(j, 'atomicRows').filter(isObj);
   if (atomicRows.length) {
     tables.push({
-      title: 'Diagnostic: the same sampling with atomic fast-forward (exact instruction intervals)',
+      title: 'The same sampling with atomic fast-forward (exact instruction counts, phase-stratified)',
       headers: ['workload', 'full IPC', 'sampled IPC ± CI', 'error', 'samples', 'sampled wall', 'speedup'],
       rows: atomicRows.map((r) => [
         str(r, 'workload') ?? '?',
@@ -674,7 +675,7 @@ function main(): void {
   const outFile = path.resolve(opt('--out') ?? path.join(resultsDir, 'SUMMARY.md'));
   const md = renderSummary(resultsDir);
   mkdirSync(path.dirname(outFile), { recursive: true });
-  writeFileSync(outFile, md);
+  writeFileAtomic(outFile, md);
   process.stdout.write(`\n${md}\nwrote ${path.relative(process.cwd(), outFile) || outFile}\n`);
 }
 

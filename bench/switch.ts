@@ -30,6 +30,7 @@ import type { ThreadContext } from '../src/guest/threadContext.js';
 import { checkBuilt, checkKvm, RESULTS_DIR, workloadPath } from './lib/env.js';
 import { renderMarkdown, renderText, type Table } from './lib/table.js';
 import { max, percentile, progress } from './lib/util.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 const ROUNDS = Number(process.env.SWITCH_ROUNDS ?? 400);
 const WARMUP = Number(process.env.SWITCH_WARMUP ?? 30);
@@ -366,8 +367,8 @@ async function main(): Promise<void> {
   process.stdout.write(header + '\n');
   for (const t of tables) process.stdout.write(renderText(t) + '\n');
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS_DIR, 'switch.md'), `## switch latency\n\n${header}\n` + tables.map(renderMarkdown).join('\n'));
-  fs.writeFileSync(
+  writeFileAtomic(path.join(RESULTS_DIR, 'switch.md'), `## switch latency\n\n${header}\n` + tables.map(renderMarkdown).join('\n'));
+  writeFileAtomic(
     path.join(RESULTS_DIR, 'switch.json'),
     JSON.stringify(
       {
