@@ -167,11 +167,17 @@ describe('sample weights and phase records', () => {
     expect(exactStrataRecords([], p, blocks)).toEqual([]);
     // The code its measured unit ran decides a sample's stratum where known: sample 2's unit started
     // in phase 1's line but ran mostly phase 0's code.
-    const byUnit = exactStrataRecords(s, p, blocks, new Map([[2, new Map([[0x2008, 5], [0x1000, 15]])]]));
+    const byUnit = exactStrataRecords(s, p, blocks, new Map([[2, new Map([[0x2008, 3], [0x1000, 17]])]]));
     expect(byUnit.map((x) => [x.phase, x.sampleIndexes, x.insts, x.cpi])).toEqual([
       [UNKNOWN_CODE, [0, 1, 2], 400, 2],
       [0, [0, 2], 6040, 2],
       [1, [1], 30_020, 2],
+    ]);
+    // Phases whose units run each other's code (a quarter or more) are one stratum: the lower number.
+    const merged = exactStrataRecords(s, p, blocks, new Map([[0, new Map([[0x1000, 12], [0x2000, 8]])], [1, new Map([[0x2004, 20]])], [2, new Map([[0x2008, 20]])]]));
+    expect(merged.map((x) => [x.phase, x.sampleIndexes, x.insts])).toEqual([
+      [UNKNOWN_CODE, [0, 1, 2], 400],
+      [0, [0, 1, 2], 6000 + 30_000 + 60],
     ]);
     // A phase owning code but no unit's instructions (only warming ran it) borrows every sample.
     p.addCode(4, [[{ start: 0x5000, end: 0x5010 }, 100]]);
