@@ -245,8 +245,9 @@ export function strataRecords(samples: readonly SampleRecord[], profile: PhasePr
   const spanTotal = [...by.seconds.values()].reduce((a, b) => a + b, 0);
   const scale = spanTotal > 0 ? kvmRunSeconds / spanTotal : 0;
   const members = new Map<number, number[]>();
-  samples.forEach((s, i) => {
-    const g = codeOwner(s, profile);
+  const owner = samples.map((s) => codeOwner(s, profile));
+  samples.forEach((_, i) => {
+    const g = owner[i];
     if (g === undefined) return;
     const l = members.get(g) ?? [];
     l.push(i);
@@ -261,7 +262,8 @@ export function strataRecords(samples: readonly SampleRecord[], profile: PhasePr
     const idx = members.get(phase)!;
     const mine = idx.map((i) => samples[i]!);
     const f = probed.get(phase);
-    const jsInsts = mine.reduce((a, s) => a + s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts, 0);
+    // A sample's own instructions count once, in its own stratum (not where it stands in).
+    const jsInsts = samples.reduce((a, s, i) => (owner[i] === phase ? a + s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts : a), 0);
     const secs = (by.seconds.get(phase) ?? 0) * scale;
     return {
       phase,

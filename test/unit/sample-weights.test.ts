@@ -185,6 +185,19 @@ describe('sample weights and phase records', () => {
     expect(unmeasured.find((x) => x.phase === 4)).toMatchObject({ samples: 3, insts: 700, borrowed: true, sampleIndexes: [0, 1, 2] });
   });
 
+  it("KVM: a phase owning time but no sample's start borrows its warming's samples, whose own instructions still count once", () => {
+    const p = new PhaseProfile();
+    p.addCode(0, [[{ start: 0x1000, end: 0x1040 }, 100]]);
+    p.addCode(5, [[{ start: 0x5000, end: 0x5040 }, 100]]);
+    p.noteChunk(0x1010, 0.01);
+    p.noteChunk(0x5010, 0.01);
+    p.addWindow({ insts: 1e6, seconds: 0.001, lines: new Map([[0x40, 1e6]]) });
+    // Its warming was phase 5's, its unit started in phase 0's code.
+    const s = [rec(0, 2, { phase: 5, startRip: 0x1000 })];
+    const ph = strataRecords(s, p, 0.02);
+    expect(ph.map((x) => [x.phase, x.sampleIndexes, x.jsInsts])).toEqual([[0, [0], 120], [5, [0], 0]]);
+  });
+
   it('KVM without a probe window falls back to the mean of the IPCs', () => {
     const p = new PhaseProfile();
     p.addCode(0, [[{ start: 0x1000, end: 0x1040 }, 100]]);
