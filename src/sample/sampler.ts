@@ -3,8 +3,9 @@
  *
  * Each sample: fast-forward on KVM (the atomic CPU where there is no KVM) to a point drawn
  * uniformly by a seeded PRNG from the sample's stratum (stratified sampling: the program is cut
- * into strata one interval long, in instructions or KVM seconds) → switchTo('o3') → functional warming F (the functional core runs whole blocks
- * and trains caches, TLBs and the branch predictor: fastWarming.ts) → detailed warm-up W on o3
+ * into strata one interval long, in instructions or KVM seconds) → switchTo('o3') → functional
+ * warming F (the functional core runs whole blocks and trains caches, TLBs and the branch
+ * predictor: fastWarming.ts) → detailed warm-up W on o3
  * (stats discarded) → measured unit U on o3 → switchTo back. Until the sample count or the
  * target relative error of IPC is reached (at least `minSamples`), then the rest of the program
  * runs on the fast-forward model to its end. An exit inside a sample ends the study (the partial
@@ -312,7 +313,11 @@ export function exactStrataRecords(
   }
   const owner = unitPhase.map(group);
   const members = new Map<number, number[]>();
-  owner.forEach((g, i) => members.set(g, [...(members.get(g) ?? []), i]));
+  owner.forEach((g, i) => {
+    const l = members.get(g);
+    if (l) l.push(i);
+    else members.set(g, [i]);
+  });
   // Code no unit ran (only warming did) was not measured: all the samples stand in. Not the samples
   // whose warming's phase it is: their units may have run other code (phases seed 102: a chase
   // unit's CPI 24 given to 6.3M instructions of a shuffle at CPI 1.2, −14%).
@@ -498,11 +503,20 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   const ffBlocks: Block[] | null = ff === 'atomic' ? [] : null;
   /** Atomic: the code each sample's measured unit ran (sample index → block start → instructions). */
   const unitCode = ff === 'atomic' ? new Map<number, Map<number, number>>() : null;
+  /**
+   * The strata as things stand. A sample's summary and the next stop-rule check see the same
+   * samples and fast-forward, so they share one computation (keyed on what changes it).
+   */
+  let strataCache: { key: string; strata: Strata | null } | null = null;
   const strataNow = (): Strata | null => {
+    const key = `${samples.length} ${acc.jsInsts} ${acc.kvmRunSeconds}`;
+    if (strataCache?.key === key) return strataCache.strata;
+    let strata: Strata | null = null;
     // Chunk spans include a little host work per exit: strataRecords scales them to the KVM_RUN seconds.
-    if (profile) return { phases: strataRecords(samples, profile, acc.kvmRunSeconds), guessed: profile.secondsByPhase().guessed };
-    if (codeProfile && ffBlocks) return { phases: exactStrataRecords(samples, codeProfile, ffBlocks.map((b) => [b, b.counted] as const), unitCode ?? undefined), guessed: 0 };
-    return null;
+    if (profile) strata = { phases: strataRecords(samples, profile, acc.kvmRunSeconds), guessed: profile.secondsByPhase().guessed };
+    else if (codeProfile && ffBlocks) strata = { phases: exactStrataRecords(samples, codeProfile, ffBlocks.map((b) => [b, b.counted] as const), unitCode ?? undefined), guessed: 0 };
+    strataCache = { key, strata };
+    return strata;
   };
   // Samples are placed by stratified random sampling along an axis: instructions where they are
   // counted (atomic, or the host-rate instruction clock), else fast-forward seconds. The axis is cut
@@ -515,6 +529,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     'seconds' in opts.interval ? opts.interval.seconds : axisIsInsts ? opts.interval.insts : opts.interval.insts / (freqHz * KVM_ASSUMED_IPC);
   let position = 0;
   let stratum = 0;
+  if (axisIsInsts && 'insts' in opts.interval) {
+    const sampleMin = Math.min(opts.fixedWarming ? opts.functionalWarmInsts : MIN_ADAPTIVE_WARM, opts.functionalWarmInsts) + opts.detailedWarmInsts + opts.measureInsts;
+    if (opts.interval.insts < sampleMin) {
+      notes.push(`the interval (${opts.interval.insts} instructions, the samples' own included) is shorter than one sample (at least ${sampleMin}): samples run back to back`);
+    }
+  }
   const kvmRunSeconds = async (): Promise<number> => {
     if (ff !== 'kvm') return 0;
     const s: KvmStats = await (system.model('kvm') as KvmModel).client.stats();

@@ -75,4 +75,15 @@ describe('sample placement (stratified)', () => {
     const other = await sampleChecksum('2');
     expect(starts(other.samples).map((p) => p.start)).not.toEqual(pos.map((p) => p.start));
   }, 120_000);
+
+  it('an interval shorter than one sample says so: samples then run back to back', async () => {
+    const r = await runSampling({
+      program: workloadPath('checksum'), args: ['200000'], env: [], capture: true, interval: { insts: 10_000 },
+      functionalWarmInsts: 50_000, fixedWarming: true, detailedWarmInsts: 10_000, measureInsts: 10_000,
+      samples: 3, targetError: 0.03, confidence: 0.997, seed: '1', fastForward: 'atomic',
+    });
+    expect(r.notes.some((n) => /shorter than one sample \(at least 70000\): samples run back to back/.test(n))).toBe(true);
+    // The first starts inside the first stratum; the others right after the sample before.
+    expect(r.result.samples.slice(1).map((s) => s.fastForwardInsts)).toEqual([1, 1]);
+  }, 60_000);
 });
