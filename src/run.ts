@@ -53,6 +53,8 @@ export interface RunOptions {
   xcr0?: bigint;
   onWarning?: (message: string) => void;
   onInfo?: (message: string) => void;
+  /** atomic: whole executions of a block before it is fused (AtomicOptions.fuseAfter; benchmarks). */
+  fuseAfter?: number;
 }
 
 export type RunEnd =

@@ -34,6 +34,35 @@ export interface Block {
   valid: boolean;
   /** Instructions executed in this block while its CPU counted (AtomicCPU.countedBlocks). */
   counted: number;
+  /** Whole executions so far, until the block is fused (AtomicOptions.fuseAfter). */
+  runs: number;
+  /**
+   * All `execs` in one generated function (fuseBlock), once the block is hot. On an exception it
+   * stores the index of the instruction that raised in `s.faultIndex` and rethrows.
+   */
+  fused: Exec | null;
+}
+
+/** Whole executions of a block before it is fused (default): cold code is not worth a compile. */
+export const FUSE_AFTER = 16;
+
+let fuseSerial = 0;
+
+/**
+ * One function calling the block's closures in order. Each call site then sees a single target,
+ * so V8 can inline the instruction bodies into the block instead of dispatching through
+ * `execs[i]` (one megamorphic call site for every instruction of every block).
+ */
+export function fuseBlock(b: Block): Exec {
+  const n = b.n;
+  const params = Array.from({ length: n }, (_, i) => `e${i}`);
+  let body = 'let i = 0;\ntry {\n';
+  for (let i = 0; i < n; i++) body += (i > 0 ? `i = ${i}; ` : '') + `e${i}(s);\n`;
+  body += '} catch (x) { s.faultIndex = i; throw x; }';
+  // A unique source per block: V8 caches dynamic functions by source, and a shared function
+  // would share its call-site feedback (megamorphic again) with every block of this length.
+  const src = `// block 0x${b.start.toString(16)} #${fuseSerial++}\nreturn function block(s) {\n${body}\n};`;
+  return new Function(...params, src)(...b.execs) as Exec;
 }
 
 let formatter: Formatter | undefined;
@@ -170,5 +199,5 @@ export function decodeBlock(mem: GuestMemory, rip: number): Block {
   const pages: number[] = [];
   for (let p = Math.floor(rip / 4096); p <= Math.floor((pc - 1) / 4096); p++) pages.push(p);
   if (pages.length === 0) pages.push(Math.floor(rip / 4096));
-  return { start: rip, end: pc, n: execs.length, execs, rips, setsRip, pages, succ1: null, succ2: null, valid: true, counted: 0 };
+  return { start: rip, end: pc, n: execs.length, execs, rips, setsRip, pages, succ1: null, succ2: null, valid: true, counted: 0, runs: 0, fused: null };
 }

@@ -125,7 +125,11 @@ export function loadForJsCpu(prep: PreparedRun, opts: RunOptions): LoadedGuest {
 
 export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Promise<AtomicRun> {
   const { guest, context, cpuid, xcr0, stdout, stderr, warn } = loadForJsCpu(prep, opts);
-  const cpu = new AtomicCPU({ aspace: guest.aspace, process: guest, cpuid, freqHz: prep.freqHz, warn, ...(xcr0 != null ? { xcr0 } : {}) });
+  const cpu = new AtomicCPU({
+    aspace: guest.aspace, process: guest, cpuid, freqHz: prep.freqHz, warn,
+    ...(xcr0 != null ? { xcr0 } : {}),
+    ...(opts.fuseAfter !== undefined ? { fuseAfter: opts.fuseAfter } : {}),
+  });
   cpu.setThreadContext(context);
   const start = performance.now();
   const deadline = opts.maxSeconds && opts.maxSeconds > 0 ? start + opts.maxSeconds * 1000 : Infinity;

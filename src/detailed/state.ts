@@ -98,6 +98,8 @@ export class CpuState {
 
   /** Instructions retired. */
   instructions = 0;
+  /** Set by a fused block (decode.ts fuseBlock) when instruction `faultIndex` raised. */
+  faultIndex = 0;
   event: Event = Event.None;
   eventArg = 0;
 

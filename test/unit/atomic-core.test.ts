@@ -14,12 +14,12 @@ import { initialThreadContext } from '../../src/guest/threadContext.js';
 const CODE = 0x40_0000;
 const STACK = 0x70_0000;
 
-function machine(hex: string, prot = PROT_READ | PROT_EXEC) {
+function machine(hex: string, prot = PROT_READ | PROT_EXEC, fuseAfter?: number) {
   const aspace = new AddressSpace(allocatePhysicalMemory(16 << 20, 'shared'));
   aspace.mapFixed(CODE, 0x1000, prot, 'mmap', '[code]');
   aspace.mapFixed(STACK, 0x2000, PROT_READ | PROT_WRITE, 'mmap', '[stack]');
   aspace.writeUnchecked(CODE, Buffer.from(hex.replace(/\s+/g, ''), 'hex'));
-  const cpu = new AtomicCPU({ aspace });
+  const cpu = new AtomicCPU({ aspace, ...(fuseAfter !== undefined ? { fuseAfter } : {}) });
   cpu.setThreadContext(initialThreadContext(BigInt(CODE), BigInt(STACK + 0x1000)));
   return cpu;
 }
@@ -47,6 +47,46 @@ describe('decode cache', () => {
     expect(out.kind).toBe('faulted');
     expect(cpu.s.g[0]).toBe(7);
     expect(cpu.blocksDecoded).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('fused blocks', () => {
+  // mov ecx, 100; mov ebx, STACK
+  // L: add eax, 1; mov edx, [rbx]; add ebx, 0x100; dec ecx; jnz L
+  // The stack mapping is 0x2000 long: iteration 33 faults on its second instruction, long after
+  // the loop block was fused.
+  const LOOP = 'b9 64000000  bb 00007000  83c001  8b13  81c3 00010000  ffc9  75f1';
+  const L_LOAD = CODE + 10 + 3;
+
+  for (const fuseAfter of [2, Infinity]) {
+    it(`a fault inside a hot block stops at the exact instruction (fuseAfter ${fuseAfter})`, () => {
+      const cpu = machine(LOOP, PROT_READ | PROT_EXEC, fuseAfter);
+      const out = cpu.run(1e6);
+      expect(out.kind).toBe('faulted');
+      if (out.kind !== 'faulted') return;
+      expect(out.report.signal).toBe('SIGSEGV');
+      expect(out.report.faultAddress).toBe(`0x${(STACK + 0x2000).toString(16)}`);
+      expect(out.report.rip).toBe(`0x${L_LOAD.toString(16)}`);
+      expect(cpu.s.rip).toBe(L_LOAD);
+      // 2 set-up moves, 32 whole iterations of 5, then the add of iteration 33.
+      expect(cpu.instructions).toBe(2 + 32 * 5 + 1);
+      expect(cpu.s.g[0]).toBe(33);
+      expect(cpu.blocksFused).toBe(fuseAfter === 2 ? 1 : 0);
+    });
+  }
+
+  it('budgets ending inside a fused block stop at the exact instruction', () => {
+    const fused = machine(LOOP, PROT_READ | PROT_EXEC, 1);
+    const plain = machine(LOOP, PROT_READ | PROT_EXEC, Infinity);
+    // Uneven budgets: some end mid-block, some on block boundaries.
+    for (const n of [3, 7, 1, 11, 5, 40, 2, 13]) {
+      expect(fused.run(n).kind).toBe('limit');
+      expect(plain.run(n).kind).toBe('limit');
+      expect(fused.s.rip).toBe(plain.s.rip);
+      expect(fused.instructions).toBe(plain.instructions);
+      expect(Array.from(fused.s.g)).toEqual(Array.from(plain.s.g));
+    }
+    expect(fused.blocksFused).toBeGreaterThan(0);
   });
 });
 
