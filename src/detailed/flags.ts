@@ -147,12 +147,43 @@ export function cond(s: CpuState, cc: number): boolean {
       case 14: return (a | 0) <= (b | 0); // LE
       case 15: return (a | 0) > (b | 0); // G
     }
-  } else if (op === CcOp.Logic) {
-    const zero = s.ccSize === 8 ? s.ccRes === 0 && s.ccResHi === 0 : s.ccRes === 0;
+  } else if (op === CcOp.Sub && s.ccSize === 8) {
+    // 64-bit compares: (hi, lo) halves, the high halves signed for the signed conditions.
+    const ah = s.ccAHi;
+    const bh = s.ccBHi;
+    const a = s.ccA;
+    const b = s.ccB;
     switch (cc) {
-      case 4: return zero;
-      case 5: return !zero;
+      case 2: return ah < bh || (ah === bh && a < b); // B
+      case 3: return !(ah < bh || (ah === bh && a < b)); // AE
+      case 4: return a === b && ah === bh; // E
+      case 5: return a !== b || ah !== bh; // NE
+      case 6: return ah < bh || (ah === bh && a <= b); // BE
+      case 7: return !(ah < bh || (ah === bh && a <= b)); // A
+      case 12: return (ah | 0) < (bh | 0) || (ah === bh && a < b); // L
+      case 13: return !((ah | 0) < (bh | 0) || (ah === bh && a < b)); // GE
+      case 14: return (ah | 0) < (bh | 0) || (ah === bh && a <= b); // LE
+      case 15: return !((ah | 0) < (bh | 0) || (ah === bh && a <= b)); // G
     }
+  } else if (op === CcOp.Logic) {
+    // Logic ops clear CF and OF: the conditions reduce to ZF and SF.
+    const size = s.ccSize;
+    const zero = size === 8 ? s.ccRes === 0 && s.ccResHi === 0 : s.ccRes === 0;
+    const sign = size === 8 ? s.ccResHi < 0 || s.ccResHi >= 0x80000000 : (s.ccRes & SIGN_BIT[size]!) !== 0;
+    switch (cc) {
+      case 2: return false; // B
+      case 3: return true; // AE
+      case 4: case 6: return zero; // E, BE
+      case 5: case 7: return !zero; // NE, A
+      case 8: case 12: return sign; // S, L
+      case 9: case 13: return !sign; // NS, GE
+      case 14: return zero || sign; // LE
+      case 15: return !zero && !sign; // G
+    }
+  } else if ((op === CcOp.Dec || op === CcOp.Inc || op === CcOp.Add) && (cc === 4 || cc === 5)) {
+    // Loop counters: dec/inc/add then jz/jnz.
+    const zero = s.ccSize === 8 ? s.ccRes === 0 && s.ccResHi === 0 : s.ccRes === 0;
+    return cc === 4 ? zero : !zero;
   }
   const f = arithFlags(s);
   let r: boolean;
