@@ -23,10 +23,17 @@ export class Tlb {
   readonly p: TlbParams;
   readonly numSets: number;
   private readonly tags: Float64Array;
-  private readonly stamp: Float64Array;
-  /** page → way, so a hit needs no scan of the set (a miss still scans it for the LRU way). */
+  /**
+   * Each set's ways in recency order, a doubly linked list (way → neighbours; per set its MRU
+   * head and LRU tail), so neither a hit nor a miss scans the set: a fully associative 64-entry
+   * TLB missing on every access (a pointer chase) spent most of functional warming in that scan.
+   */
+  private readonly newer: Int32Array;
+  private readonly older: Int32Array;
+  private readonly mru: Int32Array;
+  private readonly lru: Int32Array;
+  /** page → way, so a hit needs no scan of the set. */
   private readonly where = new Map<number, number>();
-  private clock = 0;
   private lastPage = -1;
   private accesses = 0;
   private misses = 0;
@@ -43,26 +50,59 @@ export class Tlb {
     if (!Number.isInteger(sets) || sets < 1 || !Number.isInteger(p.assoc) || p.assoc < 1) throw new Error(`${name}: entries must be a multiple of assoc`);
     this.numSets = sets;
     this.tags = new Float64Array(p.entries).fill(-1);
-    this.stamp = new Float64Array(p.entries);
+    this.newer = new Int32Array(p.entries);
+    this.older = new Int32Array(p.entries);
+    this.mru = new Int32Array(sets);
+    this.lru = new Int32Array(sets);
+    this.resetOrder();
+  }
+
+  /** Every set's ways in index order (all invalid, so which is LRU does not matter). */
+  private resetOrder(): void {
+    const a = this.p.assoc;
+    for (let set = 0; set < this.numSets; set++) {
+      const base = set * a;
+      for (let w = base; w < base + a; w++) {
+        this.newer[w] = w === base ? -1 : w - 1;
+        this.older[w] = w === base + a - 1 ? -1 : w + 1;
+      }
+      this.mru[set] = base;
+      this.lru[set] = base + a - 1;
+    }
+  }
+
+  /** Makes `w` the most recently used way of `set`. */
+  private touch(set: number, w: number): void {
+    if (this.mru[set] === w) return;
+    const n = this.newer[w]!;
+    const o = this.older[w]!;
+    // Unlink (w is not the head, so it has a newer neighbour).
+    this.older[n] = o;
+    if (o >= 0) this.newer[o] = n;
+    else this.lru[set] = n;
+    // Relink at the head.
+    const h = this.mru[set]!;
+    this.newer[w] = -1;
+    this.older[w] = h;
+    this.newer[h] = w;
+    this.mru[set] = w;
   }
 
   /** Translates the page of `addr` (true on a hit), installing it on a miss. */
   private lookup(page: number): boolean {
+    const set = page % this.numSets;
     const hit = this.where.get(page);
     if (hit !== undefined) {
-      this.stamp[hit] = ++this.clock;
+      this.touch(set, hit);
       return true;
     }
-    const a = this.p.assoc;
-    const base = (page % this.numSets) * a;
-    let victim = base;
-    // Invalid entries have stamp 0, so the minimum stamp is an invalid entry or the LRU one.
-    for (let w = base + 1; w < base + a; w++) if (this.stamp[w]! < this.stamp[victim]!) victim = w;
+    // Invalid ways are never touched, so they sink to the LRU end: they are filled first.
+    const victim = this.lru[set]!;
     const old = this.tags[victim]!;
     if (old !== -1) this.where.delete(old);
     this.tags[victim] = page;
-    this.stamp[victim] = ++this.clock;
     this.where.set(page, victim);
+    this.touch(set, victim);
     return false;
   }
 
@@ -92,7 +132,7 @@ export class Tlb {
 
   invalidateAll(): void {
     this.tags.fill(-1);
-    this.stamp.fill(0);
+    this.resetOrder();
     this.where.clear();
     this.lastPage = -1;
   }
