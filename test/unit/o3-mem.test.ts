@@ -475,6 +475,38 @@ describe('o3 memory: functional warming, TLB, reset', () => {
     expect(stat(s, 'tlb.misses')).toBe(4);
   });
 
+  it('TLB: hits and misses match a reference LRU on random streams (user pages above 2^32, several shapes)', () => {
+    const shapes = [
+      { entries: 64, assoc: 64 },
+      { entries: 64, assoc: 4 },
+      { entries: 48, assoc: 4 }, // 12 sets: not a power of two
+      { entries: 8, assoc: 1 },
+    ];
+    let seed = 99;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    for (const shape of shapes) {
+      const t = new Tlb('tlb', { ...shape, walkLatency: 7 });
+      const sets = shape.entries / shape.assoc;
+      const ref: number[][] = Array.from({ length: sets }, () => []); // most recent first
+      for (let i = 0; i < 40_000; i++) {
+        // Mostly a hot set of pages, sometimes a wide range; high user pages (stack-like) too.
+        const r = rand();
+        const span = r % 4 === 0 ? 4096 : 96;
+        const page = (r % 2 === 0 ? 0x7ffff0000 : 0x400) + ((r >>> 3) % span);
+        const lru = ref[page % sets]!;
+        const at = lru.indexOf(page);
+        const hit = at >= 0;
+        if (hit) lru.splice(at, 1);
+        else if (lru.length === shape.assoc) lru.pop();
+        lru.unshift(page);
+        expect(t.access(page * 4096 + (r & 4095), 1000), `${shape.entries}/${shape.assoc} access ${i}`).toBe(hit ? 1000 : 1007);
+      }
+      for (const lru of ref) for (const page of lru) expect(t.contains(page * 4096)).toBe(true);
+      t.invalidateAll();
+      expect(t.contains(0x7ffff0000 * 4096)).toBe(false);
+    }
+  });
+
   it('stats carry gem5-style names and descriptions', () => {
     const mem = new MemSystem({ l3Enabled: true, l1dPrefetcher: true, l2Prefetcher: true });
     const names = mem.stats().map((s) => s.name);

@@ -22,6 +22,7 @@ export const DTLB_PARAMS = withDefaults(TLB_PARAMS, { entries: 64, assoc: 64 });
 export class Tlb {
   readonly p: TlbParams;
   readonly numSets: number;
+  private readonly setMask: number;
   private readonly tags: Float64Array;
   /**
    * Each set's ways in recency order, a doubly linked list (way → neighbours; per set its MRU
@@ -32,8 +33,14 @@ export class Tlb {
   private readonly older: Int32Array;
   private readonly mru: Int32Array;
   private readonly lru: Int32Array;
-  /** page → way, so a hit needs no scan of the set. */
-  private readonly where = new Map<number, number>();
+  /**
+   * page → way: an open-addressing hash table (linear probing, deletion by backward shift) in
+   * typed arrays, never more than 1/8 full. A Map was slow here: user pages above 2^31 are heap
+   * numbers, not small integers, and a miss (get, delete, set) cost ~200 ns.
+   */
+  private readonly slotPage: Float64Array;
+  private readonly slotWay: Int32Array;
+  private readonly slotMask: number;
   private lastPage = -1;
   private accesses = 0;
   private misses = 0;
@@ -49,11 +56,17 @@ export class Tlb {
     const sets = p.entries / p.assoc;
     if (!Number.isInteger(sets) || sets < 1 || !Number.isInteger(p.assoc) || p.assoc < 1) throw new Error(`${name}: entries must be a multiple of assoc`);
     this.numSets = sets;
+    this.setMask = isPow2(sets) ? sets - 1 : -1;
     this.tags = new Float64Array(p.entries).fill(-1);
     this.newer = new Int32Array(p.entries);
     this.older = new Int32Array(p.entries);
     this.mru = new Int32Array(sets);
     this.lru = new Int32Array(sets);
+    let slots = 16;
+    while (slots < p.entries * 8) slots *= 2;
+    this.slotPage = new Float64Array(slots).fill(-1);
+    this.slotWay = new Int32Array(slots);
+    this.slotMask = slots - 1;
     this.resetOrder();
   }
 
@@ -88,20 +101,66 @@ export class Tlb {
     this.mru[set] = w;
   }
 
+  /** The set of a page: a mask when the set count is a power of two (`%` on a page above 2^31, a double, is a slow fmod). */
+  private setOf(page: number): number {
+    return this.setMask >= 0 ? (page >>> 0) & this.setMask : page % this.numSets;
+  }
+
+  /** The home slot of a page (pages are below 2^53: their low 32 bits are exact). */
+  private home(page: number): number {
+    return (Math.imul((page >>> 0) ^ ((page / 4294967296) >>> 0), 0x9e3779b1) >>> 0) & this.slotMask;
+  }
+
+  /** The way holding `page`, or -1. */
+  private find(page: number): number {
+    const sp = this.slotPage;
+    for (let i = this.home(page); ; i = (i + 1) & this.slotMask) {
+      const k = sp[i]!;
+      if (k === page) return this.slotWay[i]!;
+      if (k === -1) return -1;
+    }
+  }
+
+  private insertSlot(page: number, way: number): void {
+    const sp = this.slotPage;
+    let i = this.home(page);
+    while (sp[i] !== -1) i = (i + 1) & this.slotMask;
+    sp[i] = page;
+    this.slotWay[i] = way;
+  }
+
+  /** Removes `page` (present), shifting later entries of its probe run back into the gap. */
+  private removeSlot(page: number): void {
+    const sp = this.slotPage;
+    const mask = this.slotMask;
+    let i = this.home(page);
+    while (sp[i] !== page) i = (i + 1) & mask;
+    for (let j = (i + 1) & mask; sp[j] !== -1; j = (j + 1) & mask) {
+      const h = this.home(sp[j]!);
+      // Entry j may fill the gap at i if its home is not cyclically within (i, j].
+      if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
+        sp[i] = sp[j]!;
+        this.slotWay[i] = this.slotWay[j]!;
+        i = j;
+      }
+    }
+    sp[i] = -1;
+  }
+
   /** Translates the page of `addr` (true on a hit), installing it on a miss. */
   private lookup(page: number): boolean {
-    const set = page % this.numSets;
-    const hit = this.where.get(page);
-    if (hit !== undefined) {
-      this.touch(set, hit);
+    const set = this.setOf(page);
+    const w = this.find(page);
+    if (w >= 0) {
+      this.touch(set, w);
       return true;
     }
     // Invalid ways are never touched, so they sink to the LRU end: they are filled first.
     const victim = this.lru[set]!;
     const old = this.tags[victim]!;
-    if (old !== -1) this.where.delete(old);
+    if (old !== -1) this.removeSlot(old);
     this.tags[victim] = page;
-    this.where.set(page, victim);
+    this.insertSlot(page, victim);
     this.touch(set, victim);
     return false;
   }
@@ -119,7 +178,7 @@ export class Tlb {
 
   /** Whether the page of `addr` is present (no side effects). */
   contains(addr: number): boolean {
-    return this.where.has(Math.floor(addr / this.p.pageSize));
+    return this.find(Math.floor(addr / this.p.pageSize)) >= 0;
   }
 
   /** Functional warming: installs/touches the translation, no timing, no stats. */
@@ -133,7 +192,7 @@ export class Tlb {
   invalidateAll(): void {
     this.tags.fill(-1);
     this.resetOrder();
-    this.where.clear();
+    this.slotPage.fill(-1);
     this.lastPage = -1;
   }
 
