@@ -79,7 +79,7 @@ if (SIZES !== 'full' && SIZES !== 'small') throw new Error(`SAMPLING_SIZES must 
 const TARGET_SAMPLES = envNum('SAMPLING_TARGET_SAMPLES', 50);
 const F = envNum('SAMPLING_F', 4_000_000);
 const B = envNum('SAMPLING_B', 200_000);
-const W = envNum('SAMPLING_W', 5_000);
+const W = envNum('SAMPLING_W', 20_000);
 const U = envNum('SAMPLING_U', 20_000);
 const SEEDS = envNum('SAMPLING_SEEDS', 20);
 const ATOMIC = (process.env.SAMPLING_ATOMIC ?? '1') !== '0';

@@ -295,8 +295,7 @@ sampling options:
   --fixed-warming           always warm exactly --functional-warm-insts
   --branch-warm-insts N     of which the last N also train the branch predictor (default 200k:
                             it warms far sooner than the L2, and training it costs most)
-  --detailed-warm-insts W   detailed warm-up per sample on o3, stats discarded (default 5000:
-                            functional warming already filled caches, TLBs and predictor)
+  --detailed-warm-insts W   detailed warm-up per sample on o3, stats discarded (default 20000)
   --measure-insts U         measured unit per sample on o3 (default 20000)
   --samples N               take N samples (then run the rest of the program on KVM)
   --target-error E          or: sample until the relative confidence-interval half-width of
@@ -383,7 +382,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
   let functionalWarmInsts = 4_000_000;
   let fixedWarming = false;
   let branchWarmInsts: number | null = 200_000;
-  let detailedWarmInsts = 5_000;
+  let detailedWarmInsts = 20_000;
   let measureInsts = 20_000;
   let samples: number | null = null;
   let targetError: number | undefined;
