@@ -9,7 +9,7 @@ import { PM_EXEC, PM_FLAG_MASK, PM_IO, PM_READ, PM_WRITE } from '../guest/pageTa
 import { GuestException, GuestIoAccess, VEC_GP, VEC_PF } from './errors.js';
 
 const PAGE = 4096;
-const TLB_SIZE = 1024;
+const TLB_SIZE = 4096;
 const USER_LIMIT = 2 ** 47;
 const CANONICAL_HIGH = 2 ** 64 - 2 ** 47;
 
