@@ -2,8 +2,8 @@
  * The atomic CPU: functional execution of the guest, one basic block of cached closures at a
  * time, with exact instruction counts (gem5's AtomicSimpleCPU: one cycle per instruction).
  * It shares the guest layer (address space, syscalls) with the KVM CPU and reports faults the
- * same way. Hooks for cache/branch-predictor warming can wrap `run` later; a block-translation
- * (JIT) fast path can replace `decodeBlock` without touching the loop.
+ * same way. A block run FUSE_AFTER times whole is fused into one generated function
+ * (decode.ts fuseBlock): the loop then makes one call per block instead of one per instruction.
  */
 import { setFlagsFromString } from 'node:v8';
 import type { CpuModelName, ExecutionToken } from '../switch/token.js';

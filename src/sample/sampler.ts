@@ -236,13 +236,17 @@ function codeOwner(s: SampleRecord, profile: PhaseProfile): number | undefined {
  * samples whose warming made them its own. Rates: from the probe windows
  * (windowRates); a phase no window ran borrows the median rate at ±50%. Empty without windows.
  */
-export function strataRecords(samples: readonly SampleRecord[], profile: PhaseProfile, kvmRunSeconds: number): PhaseRecord[] {
+export function strataRecords(
+  samples: readonly SampleRecord[],
+  profile: PhaseProfile,
+  kvmRunSeconds: number,
+  by: ReturnType<PhaseProfile['secondsByPhase']> = profile.secondsByPhase(),
+): PhaseRecord[] {
   const probed = profile.rates();
   probed.delete(UNKNOWN_CODE);
   if (probed.size === 0) return [];
   const rates = [...probed.values()].map((f) => f.rate).sort((a, b) => a - b);
   const median = rates[Math.floor((rates.length - 1) / 2)]!;
-  const by = profile.secondsByPhase();
   const spanTotal = [...by.seconds.values()].reduce((a, b) => a + b, 0);
   const scale = spanTotal > 0 ? kvmRunSeconds / spanTotal : 0;
   const members = new Map<number, number[]>();
@@ -513,8 +517,10 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     if (strataCache?.key === key) return strataCache.strata;
     let strata: Strata | null = null;
     // Chunk spans include a little host work per exit: strataRecords scales them to the KVM_RUN seconds.
-    if (profile) strata = { phases: strataRecords(samples, profile, acc.kvmRunSeconds), guessed: profile.secondsByPhase().guessed };
-    else if (codeProfile && ffBlocks) strata = { phases: exactStrataRecords(samples, codeProfile, ffBlocks.map((b) => [b, b.counted] as const), unitCode ?? undefined), guessed: 0 };
+    if (profile) {
+      const by = profile.secondsByPhase();
+      strata = { phases: strataRecords(samples, profile, acc.kvmRunSeconds, by), guessed: by.guessed };
+    } else if (codeProfile && ffBlocks) strata = { phases: exactStrataRecords(samples, codeProfile, ffBlocks.map((b) => [b, b.counted] as const), unitCode ?? undefined), guessed: 0 };
     strataCache = { key, strata };
     return strata;
   };
