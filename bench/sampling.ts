@@ -15,7 +15,8 @@
  *        the KVM rate, and interval = (instructions / TARGET − (warming floor 400k + W + U)) / KVM
  *        rate, at least 1 ms (KVM cannot stop much sooner).
  *    Reported: full IPC, sampled IPC ± CI (99.7%), error, samples, wall-time speedup (full o3
- *    wall / sampled wall), error ≤ 3% (goal 2%), speedup ≥ 20×.
+ *    wall / sampled wall), error ≤ 3% (goal 2%), speedup ≥ 20×. Side by side, each sampled run
+ *    is timed twice, right before and right after the full o3 run, and the speed-up uses the mean.
  *    A run with atomic fast-forward (exact counts, same F/W/U and sample count; what
  *    `switchsim sample` does where there is no KVM) separates warming and sampling error from
  *    KVM's instruction estimates.
@@ -57,6 +58,7 @@ import path from 'node:path';
 import { ipcEstimate, MIN_ADAPTIVE_WARM, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
 import { estimate, type VarianceMethod } from '../src/sample/stats.js';
 import { runFullO3, type FullO3Run } from '../src/sample/validate.js';
+import { runProgram } from '../src/run.js';
 import type { Estimate, PhaseRecord, SampleRecord } from '../src/sample/types.js';
 import { checkBuilt, checkKvm, loadWorkloads, RESULTS_DIR, ROOT, workloadPath } from './lib/env.js';
 import { renderMarkdown, renderText, type Table } from './lib/table.js';
@@ -181,7 +183,9 @@ interface Row {
   cvCpi: number;
   /** Samples the tool says a 3% interval at 99.7% needs at this CV (summary.samplesNeeded). */
   samplesNeeded: number;
+  /** The mean of sampledWallRuns: calibration + sampled run, before and after the full o3 run (one run when the full run is cached). */
   sampledWallSeconds: number;
+  sampledWallRuns: number[];
   samplingWallSeconds: number;
   hostSeconds: { kvm: number; warming: number; detailed: number; other: number; total: number };
   speedup: number;
@@ -325,30 +329,56 @@ async function calibrateKvm(spec: Spec, insts: number): Promise<{ seconds: numbe
   return { seconds: Math.max(MIN_INTERVAL_SECONDS, want), kvmRunSeconds, wallSeconds, stdout: r.stdout.toString('latin1') };
 }
 
-async function study(spec: Spec, ff: FastForward, full: FullO3Run, cached: boolean, refStdout: string | null): Promise<{ row: Row; stdout: string }> {
-  const key = `${spec.name} ${spec.args.join(' ')}`;
-  let interval: { seconds: number } | { insts: number };
-  let kvmRunSeconds: number | null = null;
-  let calibrationWall = 0;
-  let ref = refStdout;
-  if (ff === 'kvm') {
-    const cal = await calibrateKvm(spec, full.insts);
-    interval = { seconds: cal.seconds };
-    kvmRunSeconds = cal.kvmRunSeconds;
-    calibrationWall = cal.wallSeconds;
-    ref ??= cal.stdout;
-    progress(`[sampling] ${key}: KVM runs it in ${(cal.kvmRunSeconds * 1e3).toFixed(1)} ms of KVM_RUN; interval ${(cal.seconds * 1e3).toFixed(2)} ms`);
-  } else {
-    interval = { insts: Math.round(full.insts / TARGET_SAMPLES) };
-  }
+/** The validation interval of a mode: ~TARGET_SAMPLES samples (KVM: host time from a KVM-only run). */
+async function validationInterval(spec: Spec, ff: FastForward, insts: number): Promise<{
+  interval: { seconds: number } | { insts: number };
+  kvmRunSeconds: number | null;
+  calibrationWall: number;
+  stdout: string | null;
+}> {
+  if (ff !== 'kvm') return { interval: { insts: Math.round(insts / TARGET_SAMPLES) }, kvmRunSeconds: null, calibrationWall: 0, stdout: null };
+  const cal = await calibrateKvm(spec, insts);
+  progress(`[sampling] ${spec.name} ${spec.args.join(' ')}: KVM runs it in ${(cal.kvmRunSeconds * 1e3).toFixed(1)} ms of KVM_RUN; interval ${(cal.seconds * 1e3).toFixed(2)} ms`);
+  return { interval: { seconds: cal.seconds }, kvmRunSeconds: cal.kvmRunSeconds, calibrationWall: cal.wallSeconds, stdout: cal.stdout };
+}
+
+/**
+ * The same validation run, timed only: taken right before the full o3 run, so that each speed-up
+ * comes from sampled runs on both sides of it (this host's speed drifts by tens of percent
+ * within an hour, enough to move one ratio across 20x).
+ */
+async function timeStudy(spec: Spec, ff: FastForward, insts: number): Promise<number> {
   const t0 = performance.now();
+  const { interval } = await validationInterval(spec, ff, insts);
+  await sampleOnce(spec, ff, interval, VALIDATION_SEED, MAX_SAMPLES);
+  const wall = (performance.now() - t0) / 1000;
+  progress(`[sampling] ${spec.name} ${spec.args.join(' ')} (${ff}): sampled run before the full o3 run: ${wall.toFixed(1)} s`);
+  return wall;
+}
+
+/** Instructions of a whole run on the atomic CPU (exact; the o3 run retires the same). */
+async function countInstructions(spec: Spec): Promise<number> {
+  const r = await runProgram({ cpu: 'atomic', program: workloadPath(spec.name), args: spec.args, env: [], capture: true });
+  if (r.stats.model !== 'atomic') throw new Error('expected atomic stats');
+  return r.stats.instructions;
+}
+
+async function study(
+  spec: Spec, ff: FastForward, full: FullO3Run, cached: boolean, refStdout: string | null, beforeWall: number | null,
+): Promise<{ row: Row; stdout: string }> {
+  const key = `${spec.name} ${spec.args.join(' ')}`;
+  const t0 = performance.now();
+  const { interval, kvmRunSeconds, calibrationWall, stdout: calStdout } = await validationInterval(spec, ff, full.insts);
+  const ref = refStdout ?? calStdout;
   const r = await sampleOnce(spec, ff, interval, VALIDATION_SEED, MAX_SAMPLES);
-  const samplingWall = (performance.now() - t0) / 1000;
+  const afterWall = (performance.now() - t0) / 1000;
+  const samplingWall = afterWall - calibrationWall;
   const s = r.result.summary;
   const est = estimators(r.result.samples, CONFIDENCE, ff === 'atomic', s.phases);
   const which = estimatorOf(ff);
   const iv = est[which];
-  const sampledWall = samplingWall + calibrationWall;
+  const sampledWalls = beforeWall === null ? [afterWall] : [beforeWall, afterWall];
+  const sampledWall = sampledWalls.reduce((a, b) => a + b, 0) / sampledWalls.length;
   const speedup = full.wallSeconds / sampledWall;
   const err = (x: number) => (x - full.ipc) / full.ipc;
   const keyNames = new Set(r.result.samples.flatMap((x) => Object.keys(x.keyStats)));
@@ -389,6 +419,7 @@ async function study(spec: Spec, ff: FastForward, full: FullO3Run, cached: boole
     cvCpi: s.cpi.cv,
     samplesNeeded: s.samplesNeeded,
     sampledWallSeconds: sampledWall,
+    sampledWallRuns: sampledWalls,
     samplingWallSeconds: samplingWall,
     hostSeconds: s.hostSeconds,
     speedup,
@@ -430,12 +461,18 @@ async function main(): Promise<void> {
   const hostRateRows: Row[] = [];
   const fulls = new Map<string, FullO3Run>();
   for (const spec of list) {
+    const modes: FastForward[] = ['kvm', ...(ATOMIC ? (['atomic'] as const) : []), ...(HOST_RATE ? (['kvm-rate'] as const) : [])];
+    const before = new Map<FastForward, number>();
+    if (!(cacheFile && cache[`${spec.name} ${spec.args.join(' ')}`])) {
+      const insts = await countInstructions(spec);
+      for (const ff of modes) before.set(ff, await timeStudy(spec, ff, insts));
+    }
     const { full, cached } = await fullRun(spec, cache, cacheFile);
     fulls.set(spec.name, full);
-    const k = await study(spec, 'kvm', full, cached, null);
+    const k = await study(spec, 'kvm', full, cached, null, before.get('kvm') ?? null);
     rows.push(k.row);
-    if (ATOMIC) atomicRows.push((await study(spec, 'atomic', full, cached, k.stdout)).row);
-    if (HOST_RATE) hostRateRows.push((await study(spec, 'kvm-rate', full, cached, k.stdout)).row);
+    if (ATOMIC) atomicRows.push((await study(spec, 'atomic', full, cached, k.stdout, before.get('atomic') ?? null)).row);
+    if (HOST_RATE) hostRateRows.push((await study(spec, 'kvm-rate', full, cached, k.stdout, before.get('kvm-rate') ?? null)).row);
   }
 
   // ---------------------------------------------------------------------------- coverage
@@ -541,7 +578,7 @@ async function main(): Promise<void> {
       pct(r.error),
       String(r.samples),
       `${r.fullWallSeconds.toFixed(1)} s${r.fullCached ? ' (cached)' : ''}`,
-      `${r.sampledWallSeconds.toFixed(1)} s`,
+      r.sampledWallRuns.length > 1 ? `${r.sampledWallSeconds.toFixed(1)} s (${r.sampledWallRuns.map((x) => x.toFixed(1)).join(', ')})` : `${r.sampledWallSeconds.toFixed(1)} s`,
       `${r.speedup.toFixed(1)}×`,
       `${r.errorOk ? 'yes' : 'MISS'} (${r.errorGoal ? 'yes' : 'no'})`,
       r.speedupOk ? 'yes' : 'MISS',
@@ -552,7 +589,7 @@ async function main(): Promise<void> {
     mainTable('Sampling validation (`switchsim sample`, KVM fast-forward with --no-host-rate) vs full o3 runs', rows, [
       `settings: ${settings}`,
       'sampled IPC = the mean of per-sample IPCs (summary.ipc, as `switchsim sample` prints it; KVM intervals are host time, so samples fall uniformly in time); ± half the 99.7% interval',
-      'error = (sampled − full) / full IPC; sampled wall = the KVM-only calibration run + the sampled run (fresh Systems, worker start-up included); full o3 wall = runFullO3 in the same process',
+      'error = (sampled − full) / full IPC; sampled wall = the KVM-only calibration run (--no-host-rate rows) + the sampled run (fresh Systems, worker start-up included), timed right before and right after the full o3 run (in brackets) and averaged; full o3 wall = runFullO3 in the same process',
     ]),
   ];
   if (hostRateRows.length) {
