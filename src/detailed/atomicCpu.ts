@@ -281,10 +281,10 @@ export class AtomicCPU {
     let b = this.block(s.rip);
     while (budget > 0) {
       const n = b.n <= budget ? b.n : budget;
-      const fused = b.fused;
+      const fused = n === b.n ? b.fused : null;
       let i = 0;
       try {
-        if (fused !== null && n === b.n) fused(s);
+        if (fused !== null) fused(s);
         else {
           const execs = b.execs;
           for (; i < n; i++) execs[i]!(s);
@@ -294,7 +294,7 @@ export class AtomicCPU {
           }
         }
       } catch (e) {
-        if (fused !== null && n === b.n) i = s.faultIndex;
+        if (fused !== null) i = s.faultIndex;
         s.instructions += i;
         budget -= i;
         const out = this.exception(e, b, i);

@@ -15,7 +15,7 @@
 import type { Stat } from '../../../stats.js';
 import type { ParamValues } from '../types.js';
 import type { MemLevel } from './level.js';
-import { isPow2, resolveParams, withDefaults } from './params.js';
+import { isPow2, resolveParams, setIndex, setMaskOf, withDefaults } from './params.js';
 import type { StridePrefetcher } from './prefetcher.js';
 
 export const CACHE_PARAMS = {
@@ -46,7 +46,7 @@ interface Mshr {
 export class Cache implements MemLevel {
   readonly p: CacheParams;
   readonly numSets: number;
-  /** numSets - 1 when it is a power of two (else -1): lines of high addresses are doubles, and `%` on them is a slow fmod. */
+  /** For params.ts setIndex. */
   private readonly setMask: number;
   private readonly tags: Float64Array;
   private readonly stamp: Float64Array;
@@ -91,7 +91,7 @@ export class Cache implements MemLevel {
     if (!Number.isInteger(sets) || sets < 1) throw new Error(`${name}: size ${p.size} is not a multiple of assoc × lineSize`);
     if (!(p.mshrs >= 1) || !(p.tgtsPerMshr >= 1) || !(p.hitLatency >= 0)) throw new Error(`${name}: bad mshrs/tgtsPerMshr/hitLatency`);
     this.numSets = sets;
-    this.setMask = isPow2(sets) ? sets - 1 : -1;
+    this.setMask = setMaskOf(sets);
     const n = sets * p.assoc;
     this.tags = new Float64Array(n).fill(-1);
     this.stamp = new Float64Array(n);
@@ -106,17 +106,12 @@ export class Cache implements MemLevel {
 
   /** Set index of a byte address. */
   setOf(addr: number): number {
-    return this.setIndex(this.lineOf(addr));
-  }
-
-  /** Lines are below 2^53, so their low 32 bits are exact and 2^32 is a multiple of numSets. */
-  private setIndex(line: number): number {
-    return this.setMask >= 0 ? (line >>> 0) & this.setMask : line % this.numSets;
+    return setIndex(this.lineOf(addr), this.numSets, this.setMask);
   }
 
   private lookup(line: number): number {
     const a = this.p.assoc;
-    const base = this.setIndex(line) * a;
+    const base = setIndex(line, this.numSets, this.setMask) * a;
     for (let w = base; w < base + a; w++) if (this.tags[w] === line) return w;
     return -1;
   }
@@ -160,7 +155,7 @@ export class Cache implements MemLevel {
   private install(line: number, dirty: boolean, now: number): number {
     this.fills++;
     const a = this.p.assoc;
-    const base = this.setIndex(line) * a;
+    const base = setIndex(line, this.numSets, this.setMask) * a;
     let victim = base;
     for (let w = base; w < base + a; w++) {
       if (this.tags[w] === -1) {

@@ -28,3 +28,17 @@ export function withDefaults<S extends ParamSpecs>(specs: S, defs: Partial<Param
 export function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
+
+/** For `setIndex`: sets - 1 when the set count is a power of two, else -1. */
+export function setMaskOf(sets: number): number {
+  return isPow2(sets) ? sets - 1 : -1;
+}
+
+/**
+ * The set of line or page number `n`. Numbers of high user addresses exceed 2^31, so they are
+ * doubles, and `%` on them is a slow fmod: with a power-of-two set count, mask the low 32 bits
+ * (exact below 2^53; 2^32 is a multiple of the set count).
+ */
+export function setIndex(n: number, sets: number, mask: number): number {
+  return mask >= 0 ? (n >>> 0) & mask : n % sets;
+}

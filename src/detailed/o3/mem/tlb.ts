@@ -5,7 +5,7 @@
  */
 import type { Stat } from '../../../stats.js';
 import type { ParamValues } from '../types.js';
-import { isPow2, resolveParams, withDefaults } from './params.js';
+import { isPow2, resolveParams, setIndex, setMaskOf, withDefaults } from './params.js';
 
 export const TLB_PARAMS = {
   entries: { default: 64, desc: 'Translations held' },
@@ -56,7 +56,7 @@ export class Tlb {
     const sets = p.entries / p.assoc;
     if (!Number.isInteger(sets) || sets < 1 || !Number.isInteger(p.assoc) || p.assoc < 1) throw new Error(`${name}: entries must be a multiple of assoc`);
     this.numSets = sets;
-    this.setMask = isPow2(sets) ? sets - 1 : -1;
+    this.setMask = setMaskOf(sets);
     this.tags = new Float64Array(p.entries).fill(-1);
     this.newer = new Int32Array(p.entries);
     this.older = new Int32Array(p.entries);
@@ -99,11 +99,6 @@ export class Tlb {
     this.older[w] = h;
     this.newer[h] = w;
     this.mru[set] = w;
-  }
-
-  /** The set of a page: a mask when the set count is a power of two (`%` on a page above 2^31, a double, is a slow fmod). */
-  private setOf(page: number): number {
-    return this.setMask >= 0 ? (page >>> 0) & this.setMask : page % this.numSets;
   }
 
   /** The home slot of a page (pages are below 2^53: their low 32 bits are exact). */
@@ -149,7 +144,7 @@ export class Tlb {
 
   /** Translates the page of `addr` (true on a hit), installing it on a miss. */
   private lookup(page: number): boolean {
-    const set = this.setOf(page);
+    const set = setIndex(page, this.numSets, this.setMask);
     const w = this.find(page);
     if (w >= 0) {
       this.touch(set, w);
