@@ -7,6 +7,7 @@
 import type { AddressSpace } from '../guest/addressSpace.js';
 import { PM_EXEC, PM_FLAG_MASK, PM_IO, PM_READ, PM_WRITE } from '../guest/pageTables.js';
 import { GuestException, GuestIoAccess, VEC_GP, VEC_PF } from './errors.js';
+import type { MemoryTimestamps } from './memoryTimestamps.js';
 
 const PAGE = 4096;
 const TLB_SIZE = 4096;
@@ -51,6 +52,11 @@ export class GuestMemory {
   writeWatch: ((physPage: number) => void) | null = null;
   /** Likewise for reads (data and instruction fetches): the pages an execution touched. */
   readWatch: ((physPage: number) => void) | null = null;
+  /**
+   * Where data accesses leave their time and line (memoryTimestamps.ts; null: not recorded).
+   * Set with recordTimestamps: every access goes through a TLB entry filled after that.
+   */
+  private stamps: MemoryTimestamps | null = null;
 
   constructor(readonly aspace: AddressSpace) {
     this.bytes = aspace.phys.bytes;
@@ -68,6 +74,21 @@ export class GuestMemory {
 
   flushTlb(): void {
     for (const t of this.tag) t.fill(-1);
+  }
+
+  /** Records every data access from now on in `rec` (null: stops). */
+  recordTimestamps(rec: MemoryTimestamps | null): void {
+    this.stamps = rec;
+    if (rec) rec.attach(this);
+    else this.flushTlb();
+  }
+
+  /** Stamps the line of physical address `p` (an access of kind `k`). */
+  private stampLine(p: number, k: Kind): void {
+    const st = this.stamps!;
+    const l = p >>> 6;
+    st.stamp[l] = ++st.clock;
+    if (k === Kind.Write) st.written[l] = 1;
   }
 
   /** Physical address of `addr` for an access of kind `k`; fills the TLB or raises the fault. */
@@ -97,6 +118,7 @@ export class GuestMemory {
     if (k === Kind.Write) {
       if (this.writeWatch !== null) this.writeWatch(physPage);
     } else if (this.readWatch !== null) this.readWatch(physPage);
+    if (this.stamps !== null) this.stamps.noteFill(physPage, vpn);
     if (!(k === Kind.Write && this.codePages.has(vpn))) {
       const i = vpn & (TLB_SIZE - 1);
       this.tag[k]![i] = vpn;
@@ -113,8 +135,9 @@ export class GuestMemory {
     const off = addr - vpn * PAGE;
     if (off + size > PAGE || !(addr >= 0)) return -1;
     const i = vpn & (TLB_SIZE - 1);
-    if (this.tag[k]![i] === vpn) return this.base[k]![i]! + off;
-    return this.miss(addr, k, size);
+    const p = this.tag[k]![i] === vpn ? this.base[k]![i]! + off : this.miss(addr, k, size);
+    if (this.stamps !== null && p >= 0 && k !== Kind.Exec) this.stampLine(p, k);
+    return p;
   }
 
   read8(addr: number): number {
@@ -135,7 +158,12 @@ export class GuestMemory {
     const vpn = Math.floor(addr / PAGE);
     const off = addr - vpn * PAGE;
     const i = vpn & (TLB_SIZE - 1);
-    if (this.tagRead[i] === vpn && off <= PAGE - 4) return this.dv.getUint32(this.baseRead[i]! + off, true);
+    if (this.tagRead[i] === vpn && off <= PAGE - 4) {
+      const p = this.baseRead[i]! + off;
+      const st = this.stamps;
+      if (st !== null) st.stamp[p >>> 6] = ++st.clock;
+      return this.dv.getUint32(p, true);
+    }
     const p = this.phys(addr, Kind.Read, 4);
     if (p >= 0) return this.dv.getUint32(p, true);
     if (p < -1) return this.ioValue(p) >>> 0;
@@ -149,6 +177,8 @@ export class GuestMemory {
     const i = vpn & (TLB_SIZE - 1);
     if (this.tagRead[i] === vpn && off <= PAGE - 8) {
       const p = this.baseRead[i]! + off;
+      const st = this.stamps;
+      if (st !== null) st.stamp[p >>> 6] = ++st.clock;
       this.hi = this.dv.getUint32(p + 4, true);
       return this.dv.getUint32(p, true);
     }
@@ -224,7 +254,9 @@ export class GuestMemory {
     const off = addr - vpn * PAGE;
     const i = vpn & (TLB_SIZE - 1);
     if (this.tagWrite[i] === vpn && off <= PAGE - 4) {
-      this.dv.setUint32(this.baseWrite[i]! + off, v, true);
+      const p = this.baseWrite[i]! + off;
+      if (this.stamps !== null) this.stampLine(p, Kind.Write);
+      this.dv.setUint32(p, v, true);
       return;
     }
     const p = this.phys(addr, Kind.Write, 4);
@@ -238,6 +270,7 @@ export class GuestMemory {
     const i = vpn & (TLB_SIZE - 1);
     if (this.tagWrite[i] === vpn && off <= PAGE - 8) {
       const q = this.baseWrite[i]! + off;
+      if (this.stamps !== null) this.stampLine(q, Kind.Write);
       this.dv.setUint32(q, lo, true);
       this.dv.setUint32(q + 4, hi, true);
       return;

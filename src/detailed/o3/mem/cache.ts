@@ -17,6 +17,7 @@ import type { ParamValues } from '../types.js';
 import type { MemLevel } from './level.js';
 import { isPow2, resolveParams, setIndex, setMaskOf, withDefaults } from './params.js';
 import type { StridePrefetcher } from './prefetcher.js';
+import type { StampedLines } from '../../memoryTimestamps.js';
 
 export const CACHE_PARAMS = {
   size: { default: 32768, desc: 'Capacity in bytes' },
@@ -149,6 +150,18 @@ export class Cache implements MemLevel {
   /** Capacity in lines. */
   get lines(): number {
     return this.numSets * this.p.assoc;
+  }
+
+  /** The lines held, set by set, each set from least to most recently used (tests, diagnostics). */
+  residentLines(): number[][] {
+    const a = this.p.assoc;
+    const out: number[][] = [];
+    for (let set = 0; set < this.numSets; set++) {
+      const ways = Array.from({ length: a }, (_, k) => set * a + k).filter((w) => this.tags[w] !== -1);
+      ways.sort((x, y) => this.stamp[x]! - this.stamp[y]!);
+      out.push(ways.map((w) => this.tags[w]!));
+    }
+    return out;
   }
 
   /** Installs `line`, evicting the LRU way; `now` < 0 means functional warming. Returns the way. */
@@ -363,6 +376,46 @@ export class Cache implements MemLevel {
   }
 
   /** Drops every line (dirty ones are discarded, not written back) and all in-flight misses. */
+  /**
+   * Replaces the contents with, per set, the most recently accessed of `lines` (64-byte lines
+   * from a memory timestamp record), in their LRU order: the cache as if every access of the
+   * record had reached it. Sets `kept[i]` for each line taken; a written line is taken dirty.
+   */
+  rebuild(lines: StampedLines, kept: Uint8Array): void {
+    this.invalidateAll();
+    const a = this.p.assoc;
+    const ls = this.p.lineSize;
+    const who = new Int32Array(this.tags.length).fill(-1);
+    let newest = 0;
+    const put = (line: number, i: number): void => {
+      const st = lines.stamp[i]!;
+      const base = setIndex(line, this.numSets, this.setMask) * a;
+      let victim = base;
+      for (let w = base; w < base + a; w++) {
+        if (this.tags[w] === line) {
+          // Two record lines in one cache line (lines over 64 bytes): the newer stamp, dirty if either is.
+          if (st > this.stamp[w]!) [this.stamp[w], who[w]] = [st, i];
+          if (lines.written[i] === 1) this.dirty[w] = 1;
+          return;
+        }
+        if (this.stamp[w]! < this.stamp[victim]!) victim = w;
+      }
+      if (st <= this.stamp[victim]!) return;
+      this.tags[victim] = line;
+      this.stamp[victim] = st;
+      this.dirty[victim] = lines.written[i]!;
+      who[victim] = i;
+    };
+    for (let i = 0; i < lines.count; i++) {
+      const addr = lines.vline[i]! * 64;
+      if (ls >= 64) put(Math.floor(addr / ls), i);
+      else for (let o = 0; o < 64; o += ls) put(Math.floor((addr + o) / ls), i);
+      if (lines.stamp[i]! > newest) newest = lines.stamp[i]!;
+    }
+    for (let w = 0; w < who.length; w++) if (who[w]! >= 0) kept[who[w]!] = 1;
+    this.clock = Math.max(this.clock, newest);
+  }
+
   invalidateAll(): void {
     this.tags.fill(-1);
     this.dirty.fill(0);

@@ -12,6 +12,7 @@ import type { ParamValues } from '../types.js';
 import { CACHE_PARAMS, Cache, type CacheParams, L1D_PARAMS, L1I_PARAMS, L2_PARAMS, L3_PARAMS } from './cache.js';
 import { DRAM_PARAMS, Dram, type DramParams } from './dram.js';
 import type { MemLevel } from './level.js';
+import type { MemoryTimestamps } from '../../memoryTimestamps.js';
 import { resolveParams } from './params.js';
 import { PREFETCHER_PARAMS, StridePrefetcher, type PrefetcherParams } from './prefetcher.js';
 import { DTLB_PARAMS, ITLB_PARAMS, TLB_PARAMS, Tlb, type TlbParams } from './tlb.js';
@@ -130,6 +131,20 @@ export class MemSystem {
   /** The data line the last warm() touched (-1: none, or something else ran since: warmBegin). */
   private lastWarmLine = -1;
   private lastWarmWritten = false;
+
+  /**
+   * The L1D and the lower caches rebuilt from a memory timestamp record: per set, the lines
+   * accessed most recently (memoryTimestamps.ts). The L1I and the TLBs are left to warming (the
+   * record has data lines only). Returns the lines the record offered.
+   */
+  rebuildFrom(rec: MemoryTimestamps): number {
+    const lines = rec.collect();
+    const kept = new Uint8Array(lines.count);
+    for (const c of [this.l1d, this.l2, this.l3]) c?.rebuild(lines, kept);
+    rec.settle(lines, kept);
+    this.lastWarmLine = -1;
+    return lines.count;
+  }
 
   /** Before a stretch of warm() calls: other accesses may have run since the last one. */
   warmBegin(): void {
