@@ -288,11 +288,19 @@ sampling options:
                             rates estimate the count on KVM, which has no PMU here; with
                             --no-host-rate, host time at 1 instruction per host cycle)
                             each sample starts at a random point of its own interval (see --seed)
-  --functional-warm-insts N functional warming per sample, at most (default 4M): it stops once
-                            the last-level cache has turned over (installed as many lines as it
-                            holds), after at least 400k, or gone quiet, after at least 1M
-                            (400k there left qsort 7% slow)
-  --fixed-warming           always warm exactly --functional-warm-insts
+  --warming MODE            how each sample's caches are warmed (default: record with
+                            --fast-forward atomic, adaptive on KVM):
+                            record: the atomic fast-forward records every memory line's last
+                              access; each sample rebuilds the L1D and L2 from it, then warms
+                              functionally for --functional-warm-insts (default 200k: L1I,
+                              TLBs, branch predictor) right up to its detailed warm-up
+                            adaptive: functional warming until the L2 has turned over
+                              (installed as many lines as it holds, after at least 400k) or
+                              gone quiet (after at least 1M), at most --functional-warm-insts
+                              (default 4M); its length depends on where the sample falls
+                            fixed: exactly --functional-warm-insts (default 4M)
+  --functional-warm-insts N functional warming per sample (see --warming)
+  --fixed-warming           same as --warming fixed
   --branch-warm-insts N     of which the last N also train the branch predictor (default 200k:
                             it warms far sooner than the L2, and training it costs most)
   --detailed-warm-insts W   detailed warm-up per sample on o3, stats discarded (default 20000)
@@ -328,11 +336,12 @@ export interface ParsedSample {
   options: RunOptions;
   quiet: boolean;
   interval: { seconds: number } | { insts: number };
-  functionalWarmInsts: number;
+  /** null: the warming mode's default (sampler.ts). */
+  functionalWarmInsts: number | null;
   /** The last this-many of the functional warming also train the branch predictor (null: all). */
   branchWarmInsts: number | null;
-  /** Warm exactly functionalWarmInsts (else it is a maximum: FastWarmer adaptive warming). */
-  fixedWarming: boolean;
+  /** null: the fast-forward model's default (record on atomic, adaptive on KVM). */
+  warming: 'record' | 'adaptive' | 'fixed' | null;
   detailedWarmInsts: number;
   measureInsts: number;
   samples: number | null;
@@ -379,8 +388,8 @@ const SAMPLE_PASS_FLAG = new Set(['--clear-env', '--no-glibc-baseline', '-q', '-
 export function parseSampleArgs(argv: string[]): ParsedSample {
   const pass: string[] = [];
   let interval: ParsedSample['interval'] | undefined;
-  let functionalWarmInsts = 4_000_000;
-  let fixedWarming = false;
+  let functionalWarmInsts: number | null = null;
+  let warming: ParsedSample['warming'] = null;
   let branchWarmInsts: number | null = 200_000;
   let detailedWarmInsts = 20_000;
   let measureInsts = 20_000;
@@ -426,8 +435,14 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
         functionalWarmInsts = parseCount(arg, val(), 0);
         break;
       case '--fixed-warming':
-        fixedWarming = true;
+        warming = 'fixed';
         break;
+      case '--warming': {
+        const m = val();
+        if (m !== 'record' && m !== 'adaptive' && m !== 'fixed') throw new ConfigError(arg, `expected record, adaptive or fixed, got '${m}'`);
+        warming = m;
+        break;
+      }
       case '--branch-warm-insts':
         branchWarmInsts = parseCount(arg, val(), 0);
         break;
@@ -498,7 +513,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
     interval: interval ?? { insts: 10_000_000 },
     functionalWarmInsts,
     branchWarmInsts,
-    fixedWarming,
+    warming,
     detailedWarmInsts,
     measureInsts,
     samples,

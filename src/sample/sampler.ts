@@ -20,8 +20,10 @@ import type { Stat } from '../stats.js';
 import { KVM_ASSUMED_IPC, type AtomicModel, type KvmModel, type ModelOutcome, type O3Model, type RunLimit } from '../switch/models.js';
 import { System } from '../switch/system.js';
 import { definedFields } from '../defined.js';
+import { ConfigError } from '../errors.js';
 import { HostRateProbe, PhaseProfile, PhaseTable, UNKNOWN_CODE, type PhaseRate } from './hostRate.js';
 import type { Block } from '../detailed/decode.js';
+import { MemoryTimestamps } from '../detailed/memoryTimestamps.js';
 
 /**
  * Probes measured per phase (the first sizes the others; every window counts in windowRates),
@@ -29,7 +31,7 @@ import type { Block } from '../detailed/decode.js';
  */
 const PROBES_PER_PHASE = 3;
 /**
- * Adaptive functional warming (SampleOptions.fixedWarming) runs at least MIN_ADAPTIVE_WARM, and
+ * Adaptive functional warming (SampleOptions.warming) runs at least MIN_ADAPTIVE_WARM, and
  * MIN_QUIET_WARM to stop because the L2 went quiet rather than turned over: code with a small
  * working set may next reach data loaded into L2 long before. With 400k for both, qsort 1500000
  * sampled 6–8% slow (L2 misses the full run does not have; atomic, 4 seeds); with 1M, +0.6% ± 3.8%
@@ -37,6 +39,13 @@ const PROBES_PER_PHASE = 3;
  */
 export const MIN_ADAPTIVE_WARM = 400_000;
 export const MIN_QUIET_WARM = 1_000_000;
+/** Functional warming per sample: its maximum when adaptive, its length when fixed. */
+export const DEFAULT_FUNCTIONAL_WARM = 4_000_000;
+/**
+ * With a timestamp record the caches it rebuilds need no warming: the rest (L1I, TLBs, branch
+ * predictor) warm in far less.
+ */
+export const DEFAULT_RECORD_WARM = 200_000;
 const MAX_PROBES_PER_PHASE = 5;
 const MAX_PROBES = 32;
 /** --host-rate: KVM fast-forward chunk length between rip samples (= a host-rate probe's runs). */
@@ -50,6 +59,18 @@ import { estimate, ratioIpcEstimate, samplesNeeded, seededRandom, stratifiedIpcE
 import type { Estimate, PhaseRecord, SampleRecord, SamplingConfig, SamplingResult, SamplingSummary } from './types.js';
 
 export type FastForwardModel = 'kvm' | 'atomic';
+
+/**
+ * How a sample's caches are warmed before its detailed warm-up (SampleOptions.warming):
+ * - `record`: the atomic fast-forward keeps a memory timestamp record (memoryTimestamps.ts); each
+ *   sample rebuilds the L1D and lower caches from it, then warms functionally for exactly
+ *   functionalWarmInsts (L1I, TLBs, branch predictor) ending where its unit's warm-up begins.
+ * - `adaptive`: functional warming until the last-level cache has turned over or gone quiet
+ *   (FastWarmer), at most functionalWarmInsts. Its length depends on where the sample falls, so
+ *   the unit lands later after memory-bound stretches (qsort: +3.9% ± 2.9%, 10 seeds).
+ * - `fixed`: exactly functionalWarmInsts.
+ */
+export type WarmingMode = 'record' | 'adaptive' | 'fixed';
 
 export interface SampleOptions {
   program: string;
@@ -71,14 +92,12 @@ export interface SampleOptions {
    * fast-forward.
    */
   interval: { seconds: number } | { insts: number };
-  functionalWarmInsts: number;
+  /** Functional warming per sample (default: DEFAULT_RECORD_WARM with `record`, else DEFAULT_FUNCTIONAL_WARM). */
+  functionalWarmInsts?: number;
   /** Of the functional warming, the last this-many also train the branch predictor (default: all). */
   branchWarmInsts?: number;
-  /**
-   * Warm exactly functionalWarmInsts. Default (false): it is a maximum, and warming stops once the
-   * last-level cache has turned over or gone quiet, after at least MIN_ADAPTIVE_WARM (FastWarmer).
-   */
-  fixedWarming?: boolean;
+  /** Default: `record` with atomic fast-forward, `adaptive` on KVM (which cannot record accesses). */
+  warming?: WarmingMode;
   detailedWarmInsts: number;
   measureInsts: number;
   /** A fixed sample count, or null: sample until the target error (at least minSamples). */
@@ -442,6 +461,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   const t0 = performance.now();
   const since = () => (performance.now() - t0) / 1000;
   const ff: FastForwardModel = opts.fastForward ?? (Kvm.probe().available ? 'kvm' : 'atomic');
+  const warming: WarmingMode = opts.warming ?? (ff === 'atomic' ? 'record' : 'adaptive');
+  if (warming === 'record' && ff !== 'atomic') {
+    throw new ConfigError('--warming', 'record needs --fast-forward atomic: KVM cannot record the guest\'s memory accesses');
+  }
+  const warmInsts = opts.functionalWarmInsts ?? (warming === 'record' ? DEFAULT_RECORD_WARM : DEFAULT_FUNCTIONAL_WARM);
+  const branchInsts = Math.min(opts.branchWarmInsts ?? warmInsts, warmInsts);
   const notes: string[] = [];
   const system = await System.create({
     models: [ff, 'o3'],
@@ -475,9 +500,9 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     program: opts.program,
     args: opts.args,
     interval: opts.interval,
-    functionalWarmInsts: opts.functionalWarmInsts,
+    functionalWarmInsts: warmInsts,
     ...(opts.branchWarmInsts !== undefined ? { branchWarmInsts: opts.branchWarmInsts } : {}),
-    ...(opts.fixedWarming ? { fixedWarming: true } : {}),
+    warming,
     detailedWarmInsts: opts.detailedWarmInsts,
     measureInsts: opts.measureInsts,
     samples: opts.samples,
@@ -535,8 +560,10 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     'seconds' in opts.interval ? opts.interval.seconds : axisIsInsts ? opts.interval.insts : opts.interval.insts / (freqHz * KVM_ASSUMED_IPC);
   let position = 0;
   let stratum = 0;
+  /** Instructions a sample runs before its measured unit when that is fixed (0: adaptive warming). */
+  const lead = warming === 'adaptive' ? 0 : warmInsts + opts.detailedWarmInsts;
   if (axisIsInsts && 'insts' in opts.interval) {
-    const sampleMin = Math.min(opts.fixedWarming ? opts.functionalWarmInsts : MIN_ADAPTIVE_WARM, opts.functionalWarmInsts) + opts.detailedWarmInsts + opts.measureInsts;
+    const sampleMin = Math.min(warming === 'adaptive' ? MIN_ADAPTIVE_WARM : warmInsts, warmInsts) + opts.detailedWarmInsts + opts.measureInsts;
     if (opts.interval.insts < sampleMin) {
       notes.push(`the interval (${opts.interval.insts} instructions, the samples' own included) is shorter than one sample (at least ${sampleMin}): samples run back to back`);
     }
@@ -687,6 +714,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     await system.start(ff);
     const o3 = system.model('o3') as O3Model;
     const warmer = new FastWarmer(o3.cpu, o3.memSystem, o3.bpred);
+    // Every data access from here on, fast-forward and samples alike, goes into the record.
+    const record = warming === 'record' ? new MemoryTimestamps() : null;
+    if (record) {
+      (system.model('atomic') as AtomicModel).cpu.mem.recordTimestamps(record);
+      o3.cpu.mem.recordTimestamps(record);
+    }
     const prober = ff === 'kvm' && profile ? new HostRateProbe() : null;
     const phases = new PhaseTable();
     const probeTries = new Map<number, number>();
@@ -695,7 +728,9 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       // 1. Fast-forward to a uniformly random point of the next stratum (one interval long).
       const target = (stratum + rng()) * stratumSize;
       stratum++;
-      const distance = Math.max(target - position, 0);
+      // With a fixed warming the unit itself starts at the point drawn (the warming and the warm-up
+      // run up to it); adaptive warming starts there instead (its length is not known before).
+      const distance = Math.max(target - (axisIsInsts ? lead : 0) - position, 0);
       const limit = axisIsInsts ? { insts: Math.max(1, Math.round(distance)) } : { seconds: distance };
       const f = profile && ff === 'kvm' ? await profiledForward(limit, profile) : await fastForward(limit);
       position += f.progress;
@@ -708,10 +743,11 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       warmer.profile = codeProfile ? bbv : null;
       // Atomic: warming instructions count by code like the fast-forward's (they may run another phase's code than the unit).
       o3.cpu.countedBlocks = ffBlocks;
+      if (record) o3.memSystem.rebuildFrom(record);
       const w = warmer.warm(
-        opts.functionalWarmInsts,
-        Math.min(opts.branchWarmInsts ?? opts.functionalWarmInsts, opts.functionalWarmInsts),
-        opts.fixedWarming ? undefined : { minInsts: Math.min(MIN_ADAPTIVE_WARM, opts.functionalWarmInsts), minQuietInsts: Math.min(MIN_QUIET_WARM, opts.functionalWarmInsts) },
+        warmInsts,
+        branchInsts,
+        warming === 'adaptive' ? { minInsts: Math.min(MIN_ADAPTIVE_WARM, warmInsts), minQuietInsts: Math.min(MIN_QUIET_WARM, warmInsts) } : undefined,
       );
       warmer.profile = null;
       o3.cpu.countedBlocks = null;

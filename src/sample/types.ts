@@ -137,8 +137,8 @@ export interface SamplingConfig {
   functionalWarmInsts: number;
   /** The last this-many of the functional warming also train the branch predictor (absent: all). */
   branchWarmInsts?: number;
-  /** functionalWarmInsts is exact (else a maximum: adaptive warming). */
-  fixedWarming?: boolean;
+  /** How caches were warmed (sampler.ts WarmingMode); absent in older files: adaptive. */
+  warming?: 'record' | 'adaptive' | 'fixed';
   detailedWarmInsts: number;
   measureInsts: number;
   samples: number | null;

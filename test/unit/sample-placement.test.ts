@@ -1,6 +1,7 @@
 // Where samples fall: stratified sampling with atomic fast-forward (exact instruction counts, no
 // KVM needed). The program is cut into strata one interval long, the samples' own instructions
-// included, and each sample starts at a seeded random point of its own stratum.
+// included, and each sample's measured unit starts at a seeded random point of its own stratum
+// (its fixed-length warming runs up to that point).
 import { describe, expect, it } from 'vitest';
 import { runSampling } from '../../src/sample/sampler.js';
 import type { PhaseRecord, SampleRecord } from '../../src/sample/types.js';
@@ -16,7 +17,7 @@ async function sampleChecksum(seed: string): Promise<{ samples: SampleRecord[]; 
     capture: true,
     interval: { insts: INTERVAL },
     functionalWarmInsts: 50_000,
-    fixedWarming: true,
+    warming: 'fixed',
     detailedWarmInsts: 10_000,
     measureInsts: 10_000,
     samples: 1000,
@@ -30,14 +31,15 @@ async function sampleChecksum(seed: string): Promise<{ samples: SampleRecord[]; 
   return { samples: r.result.samples, insts: r.result.summary.wholeProgram.jsInsts, phases: r.result.summary.phases ?? [] };
 }
 
-/** Where each sample's fast-forward stopped, in instructions from the start of the program. */
-function starts(samples: readonly SampleRecord[]): { start: number; end: number }[] {
-  const out: { start: number; end: number }[] = [];
+/** Where each sample's fast-forward stopped and its unit started, in instructions from the start of the program. */
+function starts(samples: readonly SampleRecord[]): { start: number; unit: number; end: number }[] {
+  const out: { start: number; unit: number; end: number }[] = [];
   let at = 0;
   for (const s of samples) {
     const start = at + s.fastForwardInsts!;
-    const end = start + s.functionalWarmInsts + s.detailedWarmInsts + s.measuredInsts;
-    out.push({ start, end });
+    const unit = start + s.functionalWarmInsts + s.detailedWarmInsts;
+    const end = unit + s.measuredInsts;
+    out.push({ start, unit, end });
     at = end;
   }
   return out;
@@ -50,20 +52,21 @@ describe('sample placement (stratified)', () => {
     // Every stratum that fits before the exit holds exactly one sample.
     expect(a.samples.length).toBe(Math.floor(a.insts / INTERVAL));
     let overran = 0;
+    const lead = 50_000 + 10_000;
     pos.forEach((p, i) => {
       const prevEnd = i > 0 ? pos[i - 1]!.end : 0;
       if (p.start - prevEnd <= 1) {
-        // The previous sample ran past this stratum's point: this one starts right after it.
+        // The point came before the previous sample's end plus this one's warming: it follows right after.
         overran++;
-        expect(prevEnd).toBeGreaterThan(i * INTERVAL);
+        expect(p.unit).toBeLessThanOrEqual(prevEnd + 1 + lead);
       } else {
-        expect(p.start).toBeGreaterThanOrEqual(i * INTERVAL);
+        expect(p.unit).toBeGreaterThanOrEqual(i * INTERVAL);
       }
-      expect(p.start).toBeLessThan((i + 1) * INTERVAL);
+      expect(p.unit).toBeLessThan((i + 1) * INTERVAL);
     });
     expect(overran).toBeLessThan(pos.length / 4);
     // Spread over their strata, not bunched at one offset.
-    const offsets = pos.map((p, i) => (p.start - i * INTERVAL) / INTERVAL);
+    const offsets = pos.map((p, i) => (p.unit - i * INTERVAL) / INTERVAL);
     expect(Math.min(...offsets)).toBeLessThan(0.3);
     expect(Math.max(...offsets)).toBeGreaterThan(0.7);
 
@@ -79,7 +82,7 @@ describe('sample placement (stratified)', () => {
   it('an interval shorter than one sample says so: samples then run back to back', async () => {
     const r = await runSampling({
       program: workloadPath('checksum'), args: ['200000'], env: [], capture: true, interval: { insts: 10_000 },
-      functionalWarmInsts: 50_000, fixedWarming: true, detailedWarmInsts: 10_000, measureInsts: 10_000,
+      functionalWarmInsts: 50_000, warming: 'fixed', detailedWarmInsts: 10_000, measureInsts: 10_000,
       samples: 3, targetError: 0.03, confidence: 0.997, seed: '1', fastForward: 'atomic',
     });
     expect(r.notes.some((n) => /shorter than one sample \(at least 70000\): samples run back to back/.test(n))).toBe(true);

@@ -171,12 +171,14 @@ describe('switchsim sample arguments', () => {
     expect(p.options.args).toEqual(['--samples', '3']);
     const d = parseSampleArgs(['prog']);
     expect(d).toMatchObject({
-      validate: false, interval: { insts: 10_000_000 }, functionalWarmInsts: 4_000_000, branchWarmInsts: 200_000, fixedWarming: false, hostRate: true,
+      validate: false, interval: { insts: 10_000_000 }, functionalWarmInsts: null, branchWarmInsts: 200_000, warming: null, hostRate: true,
       detailedWarmInsts: 20_000, measureInsts: 20_000, samples: null, targetError: 0.03, confidence: 0.997, seed: '0', out: './switchsim-sample',
     });
     expect(parseSampleArgs(['--no-host-rate', '--fixed-warming', '--branch-warm-insts', '50k', '--functional-warm-insts', '1M', 'prog'])).toMatchObject({
-      hostRate: false, fixedWarming: true, branchWarmInsts: 50_000, functionalWarmInsts: 1_000_000,
+      hostRate: false, warming: 'fixed', branchWarmInsts: 50_000, functionalWarmInsts: 1_000_000,
     });
+    expect(parseSampleArgs(['--warming', 'record', 'prog']).warming).toBe('record');
+    expect(() => parseSampleArgs(['--warming', 'sometimes', 'prog'])).toThrow(/record, adaptive or fixed/);
     expect(parseSampleArgs(['--interval-seconds', '0.01', '--samples', '4', 'prog']).interval).toEqual({ seconds: 0.01 });
   });
 
