@@ -7,7 +7,8 @@
  *      - the full o3 run (src/sample/validate.ts runFullO3): IPC = committed instructions /
  *        cycles over the whole run, and its wall time;
  *      - a sampled run with KVM fast-forward, one SMARTS setting for every workload (functional
- *        warming F, detailed warm-up W, measured unit U), sampling over the whole program (no
+ *        warming F — each mode's default: adaptive up to 4M on KVM, 200k after a rebuild from the
+ *        memory timestamp record on atomic —, detailed warm-up W, measured unit U), sampling over the whole program (no
  *        early stop: the interval sets the count). The interval aims at ~TARGET samples: with
  *        instruction strata (atomic, KVM host-rate) it is instructions / TARGET; KVM's seconds
  *        strata (--no-host-rate) hold fast-forward only: a KVM-only run of the program
@@ -41,9 +42,10 @@
  *   SAMPLING_WORKLOADS=phases,qsort      subset (matmul_int 200 is available but not default:
  *                                        at ~6 G instructions/s on KVM it runs 9 ms, too short
  *                                        for 30 samples at a 1 ms minimum interval)
- *   SAMPLING_TARGET_SAMPLES=50           samples aimed at per program (interval from it)
- *   SAMPLING_F=2M SAMPLING_B=200k SAMPLING_W=20k SAMPLING_U=20k   per-sample functional warming
- *                                        (of which the last B train the predictor) / warm-up / unit
+ *   SAMPLING_TARGET_SAMPLES=100          samples aimed at per program (interval from it)
+ *   SAMPLING_F=4M SAMPLING_B=200k SAMPLING_W=20k SAMPLING_U=20k   per-sample functional warming
+ *                                        (default: the warming mode's own) of which the last B
+ *                                        train the predictor / warm-up / unit
  *   SAMPLING_HOST_RATE=1                 the KVM host-rate rows (the default mode; 0: skip)
  *   SAMPLING_ATOMIC=1                    the atomic fast-forward rows (exact counts; 0: skip)
  *   SAMPLING_SEEDS=20                    coverage repeats (0: skip the coverage study)
@@ -55,7 +57,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ipcEstimate, MIN_ADAPTIVE_WARM, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
+import { DEFAULT_FUNCTIONAL_WARM, DEFAULT_RECORD_WARM, ipcEstimate, MIN_ADAPTIVE_WARM, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
 import { estimate, type VarianceMethod } from '../src/sample/stats.js';
 import { runFullO3, type FullO3Run } from '../src/sample/validate.js';
 import { runProgram } from '../src/run.js';
@@ -78,8 +80,13 @@ function envNum(name: string, def: number): number {
 
 const SIZES = (process.env.SAMPLING_SIZES ?? 'full') as 'full' | 'small';
 if (SIZES !== 'full' && SIZES !== 'small') throw new Error(`SAMPLING_SIZES must be full or small (got ${String(SIZES)})`);
-const TARGET_SAMPLES = envNum('SAMPLING_TARGET_SAMPLES', 50);
-const F = envNum('SAMPLING_F', 4_000_000);
+const TARGET_SAMPLES = envNum('SAMPLING_TARGET_SAMPLES', 100);
+/** Functional warming per sample; undefined: each warming mode's default (sampler.ts). */
+const F: number | undefined = process.env.SAMPLING_F ? envNum('SAMPLING_F', 0) : undefined;
+/** What F means for a fast-forward model: its warming mode's default unless SAMPLING_F is set. */
+function warmingOf(ff: FastForward): number {
+  return F ?? (ff === 'atomic' ? DEFAULT_RECORD_WARM : DEFAULT_FUNCTIONAL_WARM);
+}
 const B = envNum('SAMPLING_B', 200_000);
 const W = envNum('SAMPLING_W', 20_000);
 const U = envNum('SAMPLING_U', 20_000);
@@ -290,7 +297,7 @@ function sampleOnce(spec: Spec, ff: FastForward, interval: { seconds: number } |
     env: [],
     capture: true,
     interval,
-    functionalWarmInsts: F,
+    ...(F !== undefined ? { functionalWarmInsts: F } : {}),
     branchWarmInsts: B,
     detailedWarmInsts: W,
     measureInsts: U,
@@ -310,7 +317,7 @@ function sampleOnce(spec: Spec, ff: FastForward, interval: { seconds: number } |
  * its floor: a program whose warming runs longer gets somewhat fewer samples, never back-to-back ones.
  */
 function forwardInstsPerSample(insts: number): number {
-  return insts / TARGET_SAMPLES - (Math.min(F, MIN_ADAPTIVE_WARM) + W + U);
+  return insts / TARGET_SAMPLES - (Math.min(warmingOf('kvm'), MIN_ADAPTIVE_WARM) + W + U);
 }
 
 /**
@@ -452,7 +459,7 @@ async function main(): Promise<void> {
   const cache = loadCache(cacheFile);
   const outPrefix = path.resolve(ROOT, process.env.SAMPLING_OUT ?? path.join(RESULTS_DIR, 'sampling'));
   progress(
-    `[sampling] ${SIZES} sizes: ${list.map((s) => `${s.name} ${s.args.join(' ')}`).join(', ')}; F ${F}, W ${W}, U ${U}; ~${TARGET_SAMPLES} samples per program; ` +
+    `[sampling] ${SIZES} sizes: ${list.map((s) => `${s.name} ${s.args.join(' ')}`).join(', ')}; F ${F ?? 'mode default'}, W ${W}, U ${U}; ~${TARGET_SAMPLES} samples per program; ` +
       `confidence ${CONFIDENCE * 100}%; atomic rows ${ATOMIC ? 'yes' : 'no'}; coverage ${SEEDS} seeds; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
   );
 
@@ -563,7 +570,7 @@ async function main(): Promise<void> {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const intervalText = (r: Row) => ('seconds' in r.interval ? `${(r.interval.seconds * 1e3).toFixed(2)} ms` : `${(r.interval.insts / 1e6).toFixed(2)} M insts`);
   const settings =
-    `F = ${F.toLocaleString('en-US')} functional warming (the last ${B.toLocaleString('en-US')} also train the branch predictor), W = ${W.toLocaleString('en-US')} detailed warm-up, U = ${U.toLocaleString('en-US')} measured instructions per sample; ` +
+    `F = functional warming (${F !== undefined ? F.toLocaleString('en-US') : `KVM: adaptive, at most ${warmingOf('kvm').toLocaleString('en-US')}; atomic: caches rebuilt from the memory timestamp record, then ${warmingOf('atomic').toLocaleString('en-US')}`}; the last ${B.toLocaleString('en-US')} also train the branch predictor), W = ${W.toLocaleString('en-US')} detailed warm-up, U = ${U.toLocaleString('en-US')} measured instructions per sample; ` +
     `interval for ~${TARGET_SAMPLES} samples over the whole program (stratified: one sample at a random point of each interval, seed ${VALIDATION_SEED}; KVM seconds at least 1 ms); ${CONFIDENCE * 100}% Student-t intervals`;
   const mainTable = (title: string, rs: Row[], notes: string[]): Table => ({
     title,
@@ -680,7 +687,8 @@ async function main(): Promise<void> {
     targetSpeedup: SPEEDUP_GOAL,
     confidence: CONFIDENCE,
     settings: {
-      functionalWarmInsts: F,
+      functionalWarmInsts: F ?? { kvm: warmingOf('kvm'), atomic: warmingOf('atomic') },
+      warming: { kvm: 'adaptive', atomic: 'record' },
       detailedWarmInsts: W,
       measureInsts: U,
       targetSamples: TARGET_SAMPLES,

@@ -98,6 +98,13 @@ function pct(x: number | undefined, digits = 1, signed = false): string {
   return `${signed && x >= 0 ? '+' : ''}${(x * 100).toFixed(digits)}%`;
 }
 
+/** Functional warming per sample: one count, or one per fast-forward model (bench:sampling's mode defaults). */
+function warmingText(v: Json | undefined): string {
+  if (typeof v === 'number') return int(v);
+  if (isObj(v)) return Object.entries(v).map(([k, x]) => `${int(typeof x === 'number' ? x : undefined)} (${k})`).join(', ');
+  return int(undefined);
+}
+
 function int(x: number | undefined): string {
   return x === undefined || !Number.isFinite(x) ? NA : Math.round(x).toLocaleString('en-US');
 }
@@ -481,7 +488,7 @@ const sampling: Summarizer = (j) => {
   const st = get(j, 'settings');
   if (isObj(st)) {
     notes.push(
-      `settings: functional warming ${int(num(st, 'functionalWarmInsts'))}, detailed warm-up ${int(num(st, 'detailedWarmInsts'))}, measured unit ${int(num(st, 'measureInsts'))} instructions per sample; ` +
+      `settings: functional warming ${warmingText(get(st, 'functionalWarmInsts'))}, detailed warm-up ${int(num(st, 'detailedWarmInsts'))}, measured unit ${int(num(st, 'measureInsts'))} instructions per sample; ` +
         `~${int(num(st, 'targetSamples'))} samples per program; ${str(st, 'fastForward') ?? '?'} fast-forward; estimator ${str(st, 'estimator') ?? '?'}`,
     );
   }

@@ -87,26 +87,29 @@ export class MemoryTimestamps {
    */
   collect(): StampedLines {
     for (const m of this.memories) m.flushTlb();
-    const lines: number[] = [];
-    for (const ppn of this.touchedList) {
-      this.touched[ppn] = 0;
-      const first = ppn * LINES_PER_PAGE;
-      for (let l = first; l < first + LINES_PER_PAGE; l++) if (this.stamp[l]! > 0) lines.push(l);
-    }
-    const fresh = new Set(this.touchedList);
-    for (const l of this.resident) if (!fresh.has(Math.floor(l / LINES_PER_PAGE))) lines.push(l);
-    this.touchedList = [];
-    const n = lines.length;
-    const out: StampedLines = { count: 0, vline: new Float64Array(n), stamp: new Float64Array(n), written: new Uint8Array(n), pline: new Float64Array(n) };
-    for (const l of lines) {
-      const vpn = this.vpnOf[Math.floor(l / LINES_PER_PAGE)]!;
-      if (vpn < 0) continue;
+    const max = this.touchedList.length * LINES_PER_PAGE + this.resident.length;
+    const out: StampedLines = { count: 0, vline: new Float64Array(max), stamp: new Float64Array(max), written: new Uint8Array(max), pline: new Float64Array(max) };
+    const take = (l: number, vpn: number): void => {
       const i = out.count++;
       out.vline[i] = vpn * LINES_PER_PAGE + (l % LINES_PER_PAGE);
       out.stamp[i] = this.stamp[l]!;
       out.written[i] = this.written[l]!;
       out.pline[i] = l;
+    };
+    // Resident lines of untouched pages first (a touched page's lines all come below).
+    for (const l of this.resident) {
+      const ppn = Math.floor(l / LINES_PER_PAGE);
+      const vpn = this.vpnOf[ppn]!;
+      if (this.touched[ppn] === 0 && vpn >= 0) take(l, vpn);
     }
+    for (const ppn of this.touchedList) {
+      this.touched[ppn] = 0;
+      const vpn = this.vpnOf[ppn]!;
+      if (vpn < 0) continue;
+      const first = ppn * LINES_PER_PAGE;
+      for (let l = first; l < first + LINES_PER_PAGE; l++) if (this.stamp[l]! > 0) take(l, vpn);
+    }
+    this.touchedList = [];
     return out;
   }
 

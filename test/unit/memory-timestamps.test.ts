@@ -55,6 +55,7 @@ describe('Cache.rebuild', () => {
     expect(c.residentLines()[0]).toEqual([0]);
     expect(c.residentLines()[1]).toEqual([1]);
     expect(c.isDirty(0)).toBe(true);
+    expect([...kept]).toEqual([1, 1, 1]);
   });
 });
 

@@ -385,34 +385,69 @@ export class Cache implements MemLevel {
     this.invalidateAll();
     const a = this.p.assoc;
     const ls = this.p.lineSize;
-    const who = new Int32Array(this.tags.length).fill(-1);
+    const tags = this.tags;
+    const stamp = this.stamp;
+    const dirty = this.dirty;
+    const who = new Int32Array(tags.length).fill(-1);
+    // Per set: the oldest stamp held once the set is full (0 while it has room), so the many
+    // lines older than everything in their set are passed over without a scan.
+    const floor = new Float64Array(this.numSets);
+    const free = new Int32Array(this.numSets).fill(a);
+    // Record lines per cache line (1 for 64-byte lines; a longer line merges several, a shorter one is split).
+    const per = ls >= 64 ? 1 : 64 / ls;
+    const div = ls >= 64 ? ls / 64 : 1;
+    const vlines = lines.vline;
+    const stamps = lines.stamp;
+    const written = lines.written;
+    const numSets = this.numSets;
+    const mask = this.setMask;
     let newest = 0;
-    const put = (line: number, i: number): void => {
-      const st = lines.stamp[i]!;
-      const base = setIndex(line, this.numSets, this.setMask) * a;
-      let victim = base;
-      for (let w = base; w < base + a; w++) {
-        if (this.tags[w] === line) {
-          // Two record lines in one cache line (lines over 64 bytes): the newer stamp, dirty if either is.
-          if (st > this.stamp[w]!) [this.stamp[w], who[w]] = [st, i];
-          if (lines.written[i] === 1) this.dirty[w] = 1;
-          return;
-        }
-        if (this.stamp[w]! < this.stamp[victim]!) victim = w;
-      }
-      if (st <= this.stamp[victim]!) return;
-      this.tags[victim] = line;
-      this.stamp[victim] = st;
-      this.dirty[victim] = lines.written[i]!;
-      who[victim] = i;
-    };
     for (let i = 0; i < lines.count; i++) {
-      const addr = lines.vline[i]! * 64;
-      if (ls >= 64) put(Math.floor(addr / ls), i);
-      else for (let o = 0; o < 64; o += ls) put(Math.floor((addr + o) / ls), i);
-      if (lines.stamp[i]! > newest) newest = lines.stamp[i]!;
+      const st = stamps[i]!;
+      if (st > newest) newest = st;
+      const v = vlines[i]!;
+      for (let k = 0; k < per; k++) {
+        const line = per === 1 ? Math.floor(v / div) : v * per + k;
+        const set = setIndex(line, numSets, mask);
+        if (free[set] === 0 && st <= floor[set]! && div === 1) continue;
+        const base = set * a;
+        let victim = base;
+        let merged = false;
+        for (let w = base; w < base + a; w++) {
+          if (tags[w] === line) {
+            // Two record lines in one cache line: the newer stamp, dirty if either was written.
+            if (st > stamp[w]!) {
+              stamp[w] = st;
+              who[w] = i;
+            }
+            if (written[i] === 1) dirty[w] = 1;
+            merged = true;
+            break;
+          }
+          if (stamp[w]! < stamp[victim]!) victim = w;
+        }
+        if (merged || st <= stamp[victim]!) continue;
+        if (tags[victim] === -1) free[set]!--;
+        tags[victim] = line;
+        stamp[victim] = st;
+        dirty[victim] = written[i]!;
+        who[victim] = i;
+        if (free[set] === 0) {
+          let m = stamp[base]!;
+          for (let w = base + 1; w < base + a; w++) if (stamp[w]! < m) m = stamp[w]!;
+          floor[set] = m;
+        }
+      }
     }
-    for (let w = 0; w < who.length; w++) if (who[w]! >= 0) kept[who[w]!] = 1;
+    if (per === 1 && div === 1) {
+      for (let w = 0; w < who.length; w++) if (who[w]! >= 0) kept[who[w]!] = 1;
+    } else {
+      // Merged or split lines: a record line stays if any cache line it maps to did.
+      for (let i = 0; i < lines.count; i++) {
+        const v = lines.vline[i]!;
+        for (let k = 0; k < per; k++) if (this.lookup(per === 1 ? Math.floor(v / div) : v * per + k) >= 0) kept[i] = 1;
+      }
+    }
     this.clock = Math.max(this.clock, newest);
   }
 
