@@ -55,6 +55,8 @@ export interface RunOptions {
   onInfo?: (message: string) => void;
   /** atomic: whole executions of a block before it is fused (AtomicOptions.fuseAfter; benchmarks). */
   fuseAfter?: number;
+  /** atomic: keep a memory timestamp record as sampling's fast-forward does (benchmarks: its cost). */
+  recordTimestamps?: boolean;
 }
 
 export type RunEnd =

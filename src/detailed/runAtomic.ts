@@ -1,4 +1,5 @@
 /** `switchsim run --cpu atomic`: the whole program on the functional core, on this thread. */
+import { MemoryTimestamps } from './memoryTimestamps.js';
 import { allocatePhysicalMemory } from '../guest/physmem.js';
 import { hostGuestIO, Process, type GuestIO } from '../guest/process.js';
 import type { ThreadContext } from '../guest/threadContext.js';
@@ -131,6 +132,7 @@ export async function runAtomicProgram(prep: PreparedRun, opts: RunOptions): Pro
     ...(opts.fuseAfter !== undefined ? { fuseAfter: opts.fuseAfter } : {}),
   });
   cpu.setThreadContext(context);
+  if (opts.recordTimestamps) cpu.mem.recordTimestamps(new MemoryTimestamps());
   const start = performance.now();
   const deadline = opts.maxSeconds && opts.maxSeconds > 0 ? start + opts.maxSeconds * 1000 : Infinity;
   // reset_stats: counts from here on (the CPU's own counters run on).

@@ -691,12 +691,15 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   /** The phases' host rates from the probe windows (windowRates; updated after each probe). */
   let probedRates = new Map<number, PhaseRate>();
 
-  /** Runs exactly `n` instructions on o3 (m5ops passed over); false when the guest ended. */
-  const runO3 = async (n: number): Promise<boolean> => {
+  /**
+   * Runs exactly `n` instructions on o3 (m5ops passed over); false when the guest ended. With
+   * `beyond`, the next `beyond` instructions are fetched too and stay in flight (RunLimit.fetchBeyond).
+   */
+  const runO3 = async (n: number, beyond = 0): Promise<boolean> => {
     const o3 = system.model('o3');
     const start = o3.instructions();
     while (o3.instructions() - start < n) {
-      const out = await system.run({ insts: n - (o3.instructions() - start) });
+      const out = await system.run({ insts: n - (o3.instructions() - start), ...(beyond > 0 ? { fetchBeyond: beyond } : {}) });
       if (ended(out)) return false;
     }
     return true;
@@ -763,9 +766,10 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       // 3. Detailed warm-up W (stats discarded), then the measured unit U.
       const td0 = performance.now();
       const o3Before = o3.instructions();
-      let ok = await runO3(opts.detailedWarmInsts);
+      // The unit starts with the pipeline as the warm-up left it (full), not drained and refilling.
+      let ok = await runO3(opts.detailedWarmInsts, opts.measureInsts);
       await o3.resetStats();
-      const unitRip = o3.cpu.s.rip;
+      const unitRip = o3.nextCommitRip();
       // Atomic: the code the unit runs decides its stratum (exactStrataRecords).
       const code = unitCode ? new Map<number, number>() : null;
       if (code) o3.cpu.blockHook = (b, n) => void code.set(b.start, (code.get(b.start) ?? 0) + n);

@@ -67,6 +67,12 @@ export interface RunLimit {
    * profiled fast-forward chunks (sample/hostRate.ts). The JS models ignore it.
    */
   timerSeconds?: number;
+  /**
+   * o3 only: with `insts`, fetch may run this many instructions past the limit, and they stay
+   * in flight at the stop (no drain), so the next run continues with a full pipeline — a
+   * detailed warm-up followed by a measured unit with a stats reset between them.
+   */
+  fetchBeyond?: number;
 }
 
 export type ModelOutcome =
@@ -346,15 +352,19 @@ export class O3Model implements CpuModel {
     const deadline = limit.seconds !== undefined ? t0 + limit.seconds * 1000 : Infinity;
     // Fetch exactly up to the limit: the pipeline then drains there by itself.
     const fetchedTarget = limit.insts !== undefined ? this.committed + limit.insts : Infinity;
-    stream.limitFetch(fetchedTarget === Infinity ? Infinity : fetchedTarget - this.committed - this.inFlight());
+    const beyond = fetchedTarget === Infinity ? 0 : Math.max(0, limit.fetchBeyond ?? 0);
+    stream.limitFetch(fetchedTarget === Infinity ? Infinity : fetchedTarget + beyond - this.committed - this.inFlight());
     stream.stopAfterSyscall = limit.stopAfterSyscall === true;
     let result: ModelOutcome | undefined;
     try {
       while (!result) {
         this.ctx.token.check('o3');
-        const r = o3.run(O3_SLICE);
+        // Committing stops exactly at the target when younger instructions stay in flight.
+        const r = o3.run(beyond > 0 ? Math.min(O3_SLICE, fetchedTarget - this.committed) : O3_SLICE);
         this.committed += r.insts;
-        if (o3.done) {
+        if (beyond > 0 && this.committed >= fetchedTarget) {
+          result = { kind: 'limit' };
+        } else if (o3.done) {
           const end = stream.outcome;
           if (end && (end.kind === 'exited' || end.kind === 'faulted')) result = end;
           else if (stream.pendingM5op) result = { kind: 'm5op', call: stream.takeM5op()! };
@@ -426,6 +436,12 @@ export class O3Model implements CpuModel {
 
   processState(): Promise<Uint8Array> {
     return Promise.resolve(encodeProcessState(snapshotWithClock(this.ctx, this.cpu)));
+  }
+
+  /** The rip of the next instruction to commit: the functional core's when nothing is in flight. */
+  nextCommitRip(): number {
+    const pc = this.o3.commitStage.nextPc;
+    return this.inFlight() === 0 || pc < 0 ? this.cpu.s.rip : pc;
   }
 
   /** Instructions taken from the stream but not committed yet (handedOut counts from construction, like committed). */

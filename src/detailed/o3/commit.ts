@@ -20,6 +20,8 @@ export class CommitStage {
   /** Instruction-count limit (absolute, in committedInstsTotal). */
   limit = Infinity;
   committedInstsTotal = 0;
+  /** The rip of the next instruction to commit (-1 before the first commit). */
+  nextPc = -1;
   committedOpsTotal = 0;
 
   committedInsts = 0;
@@ -87,6 +89,7 @@ export class CommitStage {
       if (rec.isLast) {
         this.committedInsts++;
         this.committedInstsTotal++;
+        this.nextPc = rec.inst!.nextPc;
       }
       rec.inst = null;
       rec.uop = null;
