@@ -58,10 +58,50 @@ export class GuestMemory {
    */
   private stamps: MemoryTimestamps | null = null;
 
-  constructor(readonly aspace: AddressSpace) {
+  /**
+   * Tracing (the detailed CPU's functional core): each access also records its address, size
+   * and direction in addrs/sizes/writes[0, count), so µops carry real addresses. A flag rather
+   * than a subclass: the atomic CPU and the detailed CPU's core run the same instruction
+   * closures, and one memory class keeps their call sites monomorphic (a subclass slowed the
+   * atomic fast-forward by 15–40% once the detailed CPU had run).
+   */
+  readonly tracing: boolean;
+  addrs = new Float64Array(64);
+  sizes = new Int32Array(64);
+  writes = new Uint8Array(64);
+  count = 0;
+
+  constructor(readonly aspace: AddressSpace, tracing = false) {
+    this.tracing = tracing;
     this.bytes = aspace.phys.bytes;
     this.dv = aspace.phys.view;
     this.generation = aspace.tlbGeneration;
+  }
+
+  clearTrace(): void {
+    this.count = 0;
+  }
+
+  private note(addr: number, size: number, write: number): void {
+    const i = this.count++;
+    if (i >= this.addrs.length) this.grow();
+    this.addrs[i] = addr;
+    this.sizes[i] = size;
+    this.writes[i] = write;
+  }
+
+  /** rep string instructions can make thousands of accesses. */
+  private grow(): void {
+    const n = this.addrs.length * 2;
+    const a = new Float64Array(n);
+    a.set(this.addrs);
+    const s = new Int32Array(n);
+    s.set(this.sizes);
+    const w = new Uint8Array(n);
+    w.set(this.writes);
+    this.addrs = a;
+    this.sizes = s;
+    this.writes = w;
   }
 
   /** Drops cached translations when mappings were removed or downgraded. */
@@ -141,6 +181,7 @@ export class GuestMemory {
   }
 
   read8(addr: number): number {
+    if (this.tracing) this.note(addr, 1, 0);
     const p = this.phys(addr, Kind.Read, 1);
     if (p >= 0) return this.bytes[p]!;
     if (p < -1) return this.ioValue(p);
@@ -148,6 +189,7 @@ export class GuestMemory {
   }
 
   read16(addr: number): number {
+    if (this.tracing) this.note(addr, 2, 0);
     const p = this.phys(addr, Kind.Read, 2);
     if (p >= 0) return this.dv.getUint16(p, true);
     if (p < -1) return this.ioValue(p) & 0xffff;
@@ -155,6 +197,7 @@ export class GuestMemory {
   }
 
   read32(addr: number): number {
+    if (this.tracing) this.note(addr, 4, 0);
     const vpn = Math.floor(addr / PAGE);
     const off = addr - vpn * PAGE;
     const i = vpn & (TLB_SIZE - 1);
@@ -172,6 +215,7 @@ export class GuestMemory {
 
   /** Returns the low half; the high half is left in `hi`. */
   read64(addr: number): number {
+    if (this.tracing) this.note(addr, 8, 0);
     const vpn = Math.floor(addr / PAGE);
     const off = addr - vpn * PAGE;
     const i = vpn & (TLB_SIZE - 1);
@@ -200,6 +244,7 @@ export class GuestMemory {
   // writes, the way the hardware's locked/RMW load does (#PF error code W=1 on a missing page).
 
   rmw8(addr: number): number {
+    if (this.tracing) this.note(addr, 1, 0);
     const p = this.phys(addr, Kind.Write, 1);
     if (p >= 0) return this.bytes[p]!;
     if (p < -1) return this.ioValue(p);
@@ -207,6 +252,7 @@ export class GuestMemory {
   }
 
   rmw16(addr: number): number {
+    if (this.tracing) this.note(addr, 2, 0);
     const p = this.phys(addr, Kind.Write, 2);
     if (p >= 0) return this.dv.getUint16(p, true);
     if (p < -1) return this.ioValue(p) & 0xffff;
@@ -215,6 +261,7 @@ export class GuestMemory {
   }
 
   rmw32(addr: number): number {
+    if (this.tracing) this.note(addr, 4, 0);
     const p = this.phys(addr, Kind.Write, 4);
     if (p >= 0) return this.dv.getUint32(p, true);
     if (p < -1) return this.ioValue(p) >>> 0;
@@ -224,6 +271,7 @@ export class GuestMemory {
 
   /** Returns the low half; the high half is left in `hi`. */
   rmw64(addr: number): number {
+    if (this.tracing) this.note(addr, 8, 0);
     const p = this.phys(addr, Kind.Write, 8);
     if (p >= 0) {
       this.hi = this.dv.getUint32(p + 4, true);
@@ -238,18 +286,21 @@ export class GuestMemory {
   }
 
   write8(addr: number, v: number): void {
+    if (this.tracing) this.note(addr, 1, 1);
     const p = this.phys(addr, Kind.Write, 1);
     if (p >= 0) this.bytes[p] = v;
     else if (p === -1) this.bytes[this.miss(addr, Kind.Write, 1)] = v;
   }
 
   write16(addr: number, v: number): void {
+    if (this.tracing) this.note(addr, 2, 1);
     const p = this.phys(addr, Kind.Write, 2);
     if (p >= 0) this.dv.setUint16(p, v, true);
     else if (p === -1) this.splitWrite(addr, v, 2);
   }
 
   write32(addr: number, v: number): void {
+    if (this.tracing) this.note(addr, 4, 1);
     const vpn = Math.floor(addr / PAGE);
     const off = addr - vpn * PAGE;
     const i = vpn & (TLB_SIZE - 1);
@@ -265,6 +316,7 @@ export class GuestMemory {
   }
 
   write64(addr: number, lo: number, hi: number): void {
+    if (this.tracing) this.note(addr, 8, 1);
     const vpn = Math.floor(addr / PAGE);
     const off = addr - vpn * PAGE;
     const i = vpn & (TLB_SIZE - 1);
@@ -289,6 +341,7 @@ export class GuestMemory {
 
   /** Reads `n` bytes into `out` (e.g. a 16-byte SSE load). */
   readBytes(addr: number, out: Uint8Array, n: number): void {
+    if (this.tracing) this.note(addr, n, 0);
     const p = this.phys(addr, Kind.Read, n);
     if (p >= 0) {
       out.set(this.bytes.subarray(p, p + n));
@@ -298,6 +351,7 @@ export class GuestMemory {
   }
 
   writeBytes(addr: number, src: Uint8Array, n: number): void {
+    if (this.tracing) this.note(addr, n, 1);
     const p = this.phys(addr, Kind.Write, n);
     if (p >= 0) {
       this.bytes.set(src.subarray(0, n), p);

@@ -40,7 +40,7 @@ import type { BranchPredictorUnit } from '../detailed/o3/bpred/branchUnit.js';
 import type { O3Config } from '../detailed/o3/config.js';
 import type { O3Cpu } from '../detailed/o3/o3Cpu.js';
 import { FunctionalStream } from '../detailed/o3/trace.js';
-import { TracingMemory } from '../detailed/o3/tracingMemory.js';
+import { tracingMemory, type TracingMemory } from '../detailed/o3/tracingMemory.js';
 import { KvmCpuClient } from '../kvm/client.js';
 import { StopRequest } from '../kvm/control.js';
 import { kvmStatsList, type KvmStats } from '../kvm/stats.js';
@@ -318,7 +318,7 @@ export class O3Model implements CpuModel {
       cpuid: ctx.cpuid,
       freqHz: ctx.freqHz,
       warn: ctx.warn,
-      memory: (a) => (tracing = new TracingMemory(a)),
+      memory: (a) => (tracing = tracingMemory(a)),
       token: { token: ctx.token, model: 'o3' },
       ...(ctx.xcr0 != null ? { xcr0: ctx.xcr0 } : {}),
     });

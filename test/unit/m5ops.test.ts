@@ -9,7 +9,7 @@ import { AtomicCPU, type AtomicOutcome } from '../../src/detailed/atomicCpu.js';
 import { o3Config } from '../../src/detailed/o3/config.js';
 import { buildO3, runO3Program, type O3Run } from '../../src/detailed/o3/runO3.js';
 import { FunctionalStream } from '../../src/detailed/o3/trace.js';
-import { TracingMemory } from '../../src/detailed/o3/tracingMemory.js';
+import { tracingMemory, type TracingMemory } from '../../src/detailed/o3/tracingMemory.js';
 import { runAtomicProgram, type AtomicRun, type M5Event } from '../../src/detailed/runAtomic.js';
 import { BASELINE_CPUID } from '../../src/detailed/cpuidTable.js';
 import { AddressSpace } from '../../src/guest/addressSpace.js';
@@ -54,7 +54,7 @@ function machine(code: string, opts: { tracing?: boolean } = {}) {
   const cpu = new AtomicCPU({
     aspace,
     warn: (m) => warnings.push(m),
-    ...(opts.tracing ? { memory: (a: AddressSpace) => (tracing = new TracingMemory(a)) } : {}),
+    ...(opts.tracing ? { memory: (a: AddressSpace) => (tracing = tracingMemory(a)) } : {}),
   });
   cpu.setThreadContext(initialThreadContext(BigInt(CODE), BigInt(STACK + 0x1000)));
   return { cpu, warnings, tracing };

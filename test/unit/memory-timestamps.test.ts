@@ -10,7 +10,7 @@ import { MemoryTimestamps, type StampedLines } from '../../src/detailed/memoryTi
 import { Cache } from '../../src/detailed/o3/mem/cache.js';
 import { MemSystem } from '../../src/detailed/o3/mem/hierarchy.js';
 import { Dram } from '../../src/detailed/o3/mem/dram.js';
-import { TracingMemory } from '../../src/detailed/o3/tracingMemory.js';
+import { tracingMemory, type TracingMemory } from '../../src/detailed/o3/tracingMemory.js';
 import { allocatePhysicalMemory } from '../../src/guest/physmem.js';
 import { Process } from '../../src/guest/process.js';
 import { workloadPath } from '../support/workloads.js';
@@ -67,7 +67,7 @@ describe('MemoryTimestamps', () => {
       exePath: exe, argv: [exe, '20000'], envp: [], allowRead: [], seed: 0n, hwcap: 0, hwcap2: 0, io: { write: () => {}, read: () => new Uint8Array(0) },
     });
     let tm: TracingMemory | undefined;
-    const cpu = new AtomicCPU({ aspace: p.aspace, process: p, memory: (a) => (tm = new TracingMemory(a)) });
+    const cpu = new AtomicCPU({ aspace: p.aspace, process: p, memory: (a) => (tm = tracingMemory(a)) });
     cpu.setThreadContext(context);
     const rec = new MemoryTimestamps();
     tm!.recordTimestamps(rec);

@@ -11,7 +11,7 @@ import { MemSystem } from '../../src/detailed/o3/mem/hierarchy.js';
 import { O3Cpu } from '../../src/detailed/o3/o3Cpu.js';
 import { o3Defaults } from '../../src/detailed/o3/params.js';
 import { FunctionalStream } from '../../src/detailed/o3/trace.js';
-import { TracingMemory } from '../../src/detailed/o3/tracingMemory.js';
+import { tracingMemory, type TracingMemory } from '../../src/detailed/o3/tracingMemory.js';
 import { warmFunctionally } from '../../src/detailed/o3/warming.js';
 import { allocatePhysicalMemory } from '../../src/guest/physmem.js';
 import { Process } from '../../src/guest/process.js';
@@ -28,7 +28,7 @@ function region(warm: boolean) {
     exePath: exe, argv: [exe, ...args], envp: [], allowRead: [], seed: 0n, hwcap: 0, hwcap2: 0, io: { write: () => {}, read: () => new Uint8Array(0) },
   });
   let tm: TracingMemory | undefined;
-  const cpu = new AtomicCPU({ aspace: p.aspace, process: p, memory: (a) => (tm = new TracingMemory(a)) });
+  const cpu = new AtomicCPU({ aspace: p.aspace, process: p, memory: (a) => (tm = tracingMemory(a)) });
   cpu.setThreadContext(context);
   const stream = new FunctionalStream(cpu, tm!);
   const mem = new MemSystem();

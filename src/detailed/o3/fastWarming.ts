@@ -16,7 +16,7 @@ import { M5OP_SIZE, M5OP_VADDR } from '../../guest/layout.js';
 import type { M5OpCall } from '../../guest/m5ops.js';
 import type { BranchPredictorUnit } from './bpred/branchUnit.js';
 import type { MemSystem } from './mem/hierarchy.js';
-import { TracingMemory } from './tracingMemory.js';
+import { isTracing, type TracingMemory } from './tracingMemory.js';
 import { branchKind } from './trace.js';
 import type { BranchKind } from './types.js';
 
@@ -62,7 +62,7 @@ export class FastWarmer {
     private readonly mem: MemSystem,
     private readonly bpred: BranchPredictorUnit,
   ) {
-    if (!(cpu.mem instanceof TracingMemory)) throw new Error('FastWarmer needs a CPU executing against a TracingMemory');
+    if (!isTracing(cpu.mem)) throw new Error('FastWarmer needs a CPU executing against a tracing GuestMemory');
     this.tm = cpu.mem;
     this.hook = (b, n) => this.onBlock(b, n);
   }

@@ -12,7 +12,7 @@ import { loadO3Config, o3Config, type O3Config } from './config.js';
 import { MemSystem } from './mem/hierarchy.js';
 import { O3Cpu } from './o3Cpu.js';
 import { FunctionalStream } from './trace.js';
-import { TracingMemory } from './tracingMemory.js';
+import { tracingMemory, type TracingMemory } from './tracingMemory.js';
 
 export interface O3Stats {
   model: 'o3';
@@ -58,7 +58,7 @@ export async function runO3Program(prep: PreparedRun, opts: RunOptions): Promise
     cpuid,
     freqHz: prep.freqHz,
     warn,
-    memory: (a) => (tracing = new TracingMemory(a)),
+    memory: (a) => (tracing = tracingMemory(a)),
     ...(xcr0 != null ? { xcr0 } : {}),
   });
   cpu.setThreadContext(context);
