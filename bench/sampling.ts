@@ -44,8 +44,8 @@
  *                                        for 30 samples at a 1 ms minimum interval)
  *   SAMPLING_TARGET_SAMPLES=100          samples aimed at per program (interval from it)
  *   SAMPLING_F=4M SAMPLING_B=200k SAMPLING_W=20k SAMPLING_U=20k   per-sample functional warming
- *                                        (default: the warming mode's own) of which the last B
- *                                        train the predictor / warm-up / unit
+ *                                        of which the last B train the predictor / detailed
+ *                                        warm-up / unit (F, W default: the warming mode's own)
  *   SAMPLING_HOST_RATE=1                 the KVM host-rate rows (the default mode; 0: skip)
  *   SAMPLING_ATOMIC=1                    the atomic fast-forward rows (exact counts; 0: skip)
  *   SAMPLING_SEEDS=20                    coverage repeats (0: skip the coverage study)
@@ -57,7 +57,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_FUNCTIONAL_WARM, DEFAULT_RECORD_WARM, ipcEstimate, MIN_ADAPTIVE_WARM, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
+import { DEFAULT_DETAILED_WARM, DEFAULT_FUNCTIONAL_WARM, DEFAULT_RECORD_DETAILED_WARM, DEFAULT_RECORD_WARM, ipcEstimate, MIN_ADAPTIVE_WARM, runSampling, type SampleRunResult } from '../src/sample/sampler.js';
 import { estimate, type VarianceMethod } from '../src/sample/stats.js';
 import { runFullO3, type FullO3Run } from '../src/sample/validate.js';
 import { runProgram } from '../src/run.js';
@@ -88,7 +88,12 @@ function warmingOf(ff: FastForward): number {
   return F ?? (ff === 'atomic' ? DEFAULT_RECORD_WARM : DEFAULT_FUNCTIONAL_WARM);
 }
 const B = envNum('SAMPLING_B', 200_000);
-const W = envNum('SAMPLING_W', 20_000);
+/** Detailed warm-up per sample; undefined: each warming mode's default (sampler.ts). */
+const W: number | undefined = process.env.SAMPLING_W ? envNum('SAMPLING_W', 0) : undefined;
+/** What W means for a fast-forward model: its warming mode's default unless SAMPLING_W is set. */
+function detailedWarmOf(ff: FastForward): number {
+  return W ?? (ff === 'atomic' ? DEFAULT_RECORD_DETAILED_WARM : DEFAULT_DETAILED_WARM);
+}
 const U = envNum('SAMPLING_U', 20_000);
 const SEEDS = envNum('SAMPLING_SEEDS', 20);
 const ATOMIC = (process.env.SAMPLING_ATOMIC ?? '1') !== '0';
@@ -299,7 +304,7 @@ function sampleOnce(spec: Spec, ff: FastForward, interval: { seconds: number } |
     interval,
     ...(F !== undefined ? { functionalWarmInsts: F } : {}),
     branchWarmInsts: B,
-    detailedWarmInsts: W,
+    ...(W !== undefined ? { detailedWarmInsts: W } : {}),
     measureInsts: U,
     samples,
     targetError: ERROR_LIMIT,
@@ -317,7 +322,7 @@ function sampleOnce(spec: Spec, ff: FastForward, interval: { seconds: number } |
  * its floor: a program whose warming runs longer gets somewhat fewer samples, never back-to-back ones.
  */
 function forwardInstsPerSample(insts: number): number {
-  return insts / TARGET_SAMPLES - (Math.min(warmingOf('kvm'), MIN_ADAPTIVE_WARM) + W + U);
+  return insts / TARGET_SAMPLES - (Math.min(warmingOf('kvm'), MIN_ADAPTIVE_WARM) + detailedWarmOf('kvm') + U);
 }
 
 /**
@@ -459,7 +464,7 @@ async function main(): Promise<void> {
   const cache = loadCache(cacheFile);
   const outPrefix = path.resolve(ROOT, process.env.SAMPLING_OUT ?? path.join(RESULTS_DIR, 'sampling'));
   progress(
-    `[sampling] ${SIZES} sizes: ${list.map((s) => `${s.name} ${s.args.join(' ')}`).join(', ')}; F ${F ?? 'mode default'}, W ${W}, U ${U}; ~${TARGET_SAMPLES} samples per program; ` +
+    `[sampling] ${SIZES} sizes: ${list.map((s) => `${s.name} ${s.args.join(' ')}`).join(', ')}; F ${F ?? 'mode default'}, W ${W ?? 'mode default'}, U ${U}; ~${TARGET_SAMPLES} samples per program; ` +
       `confidence ${CONFIDENCE * 100}%; atomic rows ${ATOMIC ? 'yes' : 'no'}; coverage ${SEEDS} seeds; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
   );
 
@@ -570,7 +575,7 @@ async function main(): Promise<void> {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const intervalText = (r: Row) => ('seconds' in r.interval ? `${(r.interval.seconds * 1e3).toFixed(2)} ms` : `${(r.interval.insts / 1e6).toFixed(2)} M insts`);
   const settings =
-    `F = functional warming (${F !== undefined ? F.toLocaleString('en-US') : `KVM: adaptive, at most ${warmingOf('kvm').toLocaleString('en-US')}; atomic: caches rebuilt from the memory timestamp record, then ${warmingOf('atomic').toLocaleString('en-US')}`}; the last ${B.toLocaleString('en-US')} also train the branch predictor), W = ${W.toLocaleString('en-US')} detailed warm-up, U = ${U.toLocaleString('en-US')} measured instructions per sample; ` +
+    `F = functional warming (${F !== undefined ? F.toLocaleString('en-US') : `KVM: adaptive, at most ${warmingOf('kvm').toLocaleString('en-US')}; atomic: caches rebuilt from the memory timestamp record, then ${warmingOf('atomic').toLocaleString('en-US')}`}; the last ${B.toLocaleString('en-US')} also train the branch predictor), W = ${W !== undefined ? W.toLocaleString('en-US') : `${detailedWarmOf('kvm').toLocaleString('en-US')} (KVM) / ${detailedWarmOf('atomic').toLocaleString('en-US')} (atomic)`} detailed warm-up, U = ${U.toLocaleString('en-US')} measured instructions per sample; ` +
     `interval for ~${TARGET_SAMPLES} samples over the whole program (stratified: one sample at a random point of each interval, seed ${VALIDATION_SEED}; KVM seconds at least 1 ms); ${CONFIDENCE * 100}% Student-t intervals`;
   const mainTable = (title: string, rs: Row[], notes: string[]): Table => ({
     title,
@@ -689,7 +694,7 @@ async function main(): Promise<void> {
     settings: {
       functionalWarmInsts: F ?? { kvm: warmingOf('kvm'), atomic: warmingOf('atomic') },
       warming: { kvm: 'adaptive', atomic: 'record' },
-      detailedWarmInsts: W,
+      detailedWarmInsts: W ?? { kvm: detailedWarmOf('kvm'), atomic: detailedWarmOf('atomic') },
       measureInsts: U,
       targetSamples: TARGET_SAMPLES,
       fastForward: 'kvm',

@@ -488,7 +488,7 @@ const sampling: Summarizer = (j) => {
   const st = get(j, 'settings');
   if (isObj(st)) {
     notes.push(
-      `settings: functional warming ${warmingText(get(st, 'functionalWarmInsts'))}, detailed warm-up ${int(num(st, 'detailedWarmInsts'))}, measured unit ${int(num(st, 'measureInsts'))} instructions per sample; ` +
+      `settings: functional warming ${warmingText(get(st, 'functionalWarmInsts'))}, detailed warm-up ${warmingText(get(st, 'detailedWarmInsts'))}, measured unit ${int(num(st, 'measureInsts'))} instructions per sample; ` +
         `~${int(num(st, 'targetSamples'))} samples per program; ${str(st, 'fastForward') ?? '?'} fast-forward; estimator ${str(st, 'estimator') ?? '?'}`,
     );
   }

@@ -303,7 +303,9 @@ sampling options:
   --fixed-warming           same as --warming fixed
   --branch-warm-insts N     of which the last N also train the branch predictor (default 200k:
                             it warms far sooner than the L2, and training it costs most)
-  --detailed-warm-insts W   detailed warm-up per sample on o3, stats discarded (default 20000)
+  --detailed-warm-insts W   detailed warm-up per sample on o3, stats discarded (default 5k
+                            with --warming record, else 20k); the unit follows it with the
+                            pipeline full
   --measure-insts U         measured unit per sample on o3 (default 20000)
   --samples N               take N samples (then run the rest of the program on KVM)
   --target-error E          or: sample until the relative confidence-interval half-width of
@@ -342,7 +344,8 @@ export interface ParsedSample {
   branchWarmInsts: number | null;
   /** null: the fast-forward model's default (record on atomic, adaptive on KVM). */
   warming: 'record' | 'adaptive' | 'fixed' | null;
-  detailedWarmInsts: number;
+  /** null: the warming mode's default (sampler.ts). */
+  detailedWarmInsts: number | null;
   measureInsts: number;
   samples: number | null;
   targetError: number;
@@ -391,7 +394,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
   let functionalWarmInsts: number | null = null;
   let warming: ParsedSample['warming'] = null;
   let branchWarmInsts: number | null = 200_000;
-  let detailedWarmInsts = 20_000;
+  let detailedWarmInsts: number | null = null;
   let measureInsts = 20_000;
   let samples: number | null = null;
   let targetError: number | undefined;

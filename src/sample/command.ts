@@ -140,7 +140,7 @@ export async function runSampleCommand(p: ParsedSample): Promise<number> {
       ...(p.functionalWarmInsts !== null ? { functionalWarmInsts: p.functionalWarmInsts } : {}),
       ...(p.branchWarmInsts !== null ? { branchWarmInsts: p.branchWarmInsts } : {}),
       ...(p.warming !== null ? { warming: p.warming } : {}),
-      detailedWarmInsts: p.detailedWarmInsts,
+      ...(p.detailedWarmInsts !== null ? { detailedWarmInsts: p.detailedWarmInsts } : {}),
       measureInsts: p.measureInsts,
       samples: p.samples,
       targetError: p.targetError,

@@ -172,7 +172,7 @@ describe('switchsim sample arguments', () => {
     const d = parseSampleArgs(['prog']);
     expect(d).toMatchObject({
       validate: false, interval: { insts: 10_000_000 }, functionalWarmInsts: null, branchWarmInsts: 200_000, warming: null, hostRate: true,
-      detailedWarmInsts: 20_000, measureInsts: 20_000, samples: null, targetError: 0.03, confidence: 0.997, seed: '0', out: './switchsim-sample',
+      detailedWarmInsts: null, measureInsts: 20_000, samples: null, targetError: 0.03, confidence: 0.997, seed: '0', out: './switchsim-sample',
     });
     expect(parseSampleArgs(['--no-host-rate', '--fixed-warming', '--branch-warm-insts', '50k', '--functional-warm-insts', '1M', 'prog'])).toMatchObject({
       hostRate: false, warming: 'fixed', branchWarmInsts: 50_000, functionalWarmInsts: 1_000_000,
