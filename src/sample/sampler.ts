@@ -1,12 +1,14 @@
 /**
  * `switchsim sample`: SMARTS/FSA-style sampling on a System of two models.
  *
- * Each sample: fast-forward on KVM (the atomic CPU where there is no KVM) to a point drawn
+ * Each sample: fast-forward on KVM (the atomic CPU where there is no KVM) towards a point drawn
  * uniformly by a seeded PRNG from the sample's stratum (stratified sampling: the program is cut
- * into strata one interval long, in instructions or KVM seconds) → switchTo('o3') → functional
- * warming F (the functional core runs whole blocks and trains caches, TLBs and the branch
- * predictor: fastWarming.ts) → detailed warm-up W on o3
- * (stats discarded) → measured unit U on o3 → switchTo back. Until the sample count or the
+ * into strata one interval long, in instructions or KVM seconds) → switchTo('o3') → (atomic:
+ * the L1D and L2 rebuilt from the memory timestamp record) → functional warming F (the
+ * functional core runs whole blocks and trains caches, TLBs and the branch predictor:
+ * fastWarming.ts) → detailed warm-up W on o3 (stats discarded) → measured unit U on o3, with
+ * the pipeline as W left it → switchTo back. With a fixed-length warming (WarmingMode) the unit
+ * starts at the point drawn; adaptive warming starts there. Until the sample count or the
  * target relative error of IPC is reached (at least `minSamples`), then the rest of the program
  * runs on the fast-forward model to its end. An exit inside a sample ends the study (the partial
  * sample is dropped); m5ops are passed over.
@@ -504,7 +506,14 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         `and KVM regions enter the whole-program estimate as host cycles × host factor (${hostFactor})`,
     );
   } else {
-    notes.push('no usable /dev/kvm: fast-forward runs on the atomic CPU (exact instruction counts, much slower than KVM); its instructions enter the whole-program estimate at the sampled mean CPI');
+    notes.push(
+      `fast-forward on the atomic CPU (${opts.fastForward === 'atomic' ? '--fast-forward atomic' : 'no usable /dev/kvm'}): exact instruction counts, much slower than KVM; its instructions enter the whole-program estimate at the sampled mean CPI`,
+    );
+  }
+  if (warming === 'record') {
+    notes.push(
+      `warming: the fast-forward keeps a memory timestamp record (each line's last access); every sample rebuilds the L1D and L2 from it, then warms L1I, TLBs and the branch predictor functionally for ${warmInsts} instructions; the unit starts at the point drawn`,
+    );
   }
   const config: SamplingConfig = {
     program: opts.program,
