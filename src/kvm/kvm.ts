@@ -66,23 +66,33 @@ function allocStruct(size: number): { buf: Buffer; view: DataView } {
   return { buf, view: new DataView(buf.buffer, buf.byteOffset, buf.byteLength) };
 }
 
-/** ioctl with an integer argument; returns the non-negative result or throws with errno. */
-function ioctlInt(c: Libc, fd: number, io: KvmIoctl, arg: bigint, detail?: () => string): number {
-  const r = c.ioctlInt(fd, io.request, arg);
-  if (r < 0) {
+/**
+ * Every ioctl but KVM_RUN is restarted when a signal interrupts it (EINTR: a profiler's SIGPROF
+ * made KVM_CREATE_VM fail under --cpu-prof). KVM_RUN's EINTR is a kick, and is its caller's.
+ */
+const MAX_EINTR_RETRIES = 1000;
+
+/** Calls `ioctl` until it does not fail with EINTR; returns its result and, when negative, errno. */
+function restarting(c: Libc, ioctl: () => number): { r: number; errno: number } {
+  for (let tries = 0; ; tries++) {
+    const r = ioctl();
+    if (r >= 0) return { r, errno: 0 };
     const errno = c.errno();
-    throw new KvmIoctlError(io.name, errno, detail?.());
+    if (errno !== EINTR || tries >= MAX_EINTR_RETRIES) return { r, errno };
   }
+}
+
+/** ioctl with an integer argument; returns the non-negative result or throws with errno. */
+export function ioctlInt(c: Libc, fd: number, io: KvmIoctl, arg: bigint, detail?: () => string): number {
+  const { r, errno } = restarting(c, () => c.ioctlInt(fd, io.request, arg));
+  if (r < 0) throw new KvmIoctlError(io.name, errno, detail?.());
   return r;
 }
 
 /** ioctl with a pointer argument; returns the non-negative result or throws with errno. */
-function ioctlPtr(c: Libc, fd: number, io: KvmIoctl, arg: Buffer, detail?: () => string): number {
-  const r = c.ioctlPtr(fd, io.request, arg);
-  if (r < 0) {
-    const errno = c.errno();
-    throw new KvmIoctlError(io.name, errno, detail?.());
-  }
+export function ioctlPtr(c: Libc, fd: number, io: KvmIoctl, arg: Buffer, detail?: () => string): number {
+  const { r, errno } = restarting(c, () => c.ioctlPtr(fd, io.request, arg));
+  if (r < 0) throw new KvmIoctlError(io.name, errno, detail?.());
   return r;
 }
 
@@ -129,9 +139,9 @@ export class Kvm {
       const errno = c.errno();
       throw new KvmUnavailableError(path, describeOpenFailure(errno), errno);
     }
-    const version = c.ioctlInt(fd, KVM_IOCTL.GET_API_VERSION.request, 0n);
+    const { r: version, errno: versionErrno } = restarting(c, () => c.ioctlInt(fd, KVM_IOCTL.GET_API_VERSION.request, 0n));
     if (version !== KVM_API_VERSION) {
-      const errno = version < 0 ? c.errno() : undefined;
+      const errno = version < 0 ? versionErrno : undefined;
       c.close(fd);
       const got = version < 0 ? `KVM_GET_API_VERSION failed (errno ${errno})` : `API version ${version}`;
       throw new KvmUnavailableError(path, `${got}, switchsim needs API version ${KVM_API_VERSION}`, errno);
@@ -186,9 +196,8 @@ export class Kvm {
     for (let n = 128; n <= 8192; n *= 2) {
       const { buf, view } = allocStruct(kvmCpuid2Size(n));
       view.setUint32(0, n, true); // nent: capacity in, count out
-      const r = this.c.ioctlPtr(this.fd, KVM_IOCTL.GET_SUPPORTED_CPUID.request, buf);
+      const { r, errno } = restarting(this.c, () => this.c.ioctlPtr(this.fd, KVM_IOCTL.GET_SUPPORTED_CPUID.request, buf));
       if (r < 0) {
-        const errno = this.c.errno();
         if (errno === E2BIG) continue;
         throw new KvmIoctlError(KVM_IOCTL.GET_SUPPORTED_CPUID.name, errno, `room for ${n} entries`);
       }

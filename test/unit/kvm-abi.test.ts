@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -63,6 +63,8 @@ import {
   KvmUnknownExitError,
 } from '../../src/kvm/errors.js';
 import { decodeExit, describeExit, ioData } from '../../src/kvm/exits.js';
+import { ioctlInt, ioctlPtr } from '../../src/kvm/kvm.js';
+import type { Libc } from '../../src/native/libc.js';
 import {
   _IO,
   _IOR,
@@ -520,5 +522,34 @@ describe('KVM errors', () => {
     expect(cap.message).toMatch(/lacks KVM_CAP_SYNC_REGS/);
 
     expect(new KvmUnknownExitError(77)).toBeInstanceOf(InternalError);
+  });
+});
+
+describe('ioctl restarts', () => {
+  /** A libc whose ioctls fail with `errnos` in turn, then succeed with 7. */
+  function failing(errnos: number[]): { c: Libc; calls: () => number } {
+    let n = 0;
+    let last = 0;
+    const call = () => {
+      const e = errnos[n++];
+      if (e === undefined) return 7;
+      last = e;
+      return -1;
+    };
+    const c = { ioctlInt: call, ioctlPtr: call, errno: () => last } as unknown as Libc;
+    return { c, calls: () => n };
+  }
+
+  it('restarts an ioctl a signal interrupted (EINTR), and reports any other errno with the ioctl name', () => {
+    const { EINTR, EBADF } = os.constants.errno;
+    const a = failing([EINTR, EINTR]);
+    expect(ioctlInt(a.c, 3, KVM_IOCTL.CREATE_VM, 0n)).toBe(7);
+    expect(a.calls()).toBe(3);
+    const b = failing([EINTR]);
+    expect(ioctlPtr(b.c, 3, KVM_IOCTL.GET_REGS, Buffer.alloc(8))).toBe(7);
+    expect(b.calls()).toBe(2);
+    const d = failing([EINTR, EBADF]);
+    expect(() => ioctlInt(d.c, 3, KVM_IOCTL.CREATE_VCPU, 0n, () => 'vcpu id 0')).toThrow(KvmIoctlError);
+    expect(() => ioctlInt(failing([EBADF]).c, 3, KVM_IOCTL.CREATE_VCPU, 0n, () => 'vcpu id 0')).toThrow(/KVM_CREATE_VCPU.*EBADF/);
   });
 });
