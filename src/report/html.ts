@@ -25,6 +25,13 @@ const NA = 'n/a';
 // ---------------------------------------------------------------------------------------------
 // Escaping and number formatting
 
+/** How the samples' caches were warmed (SamplingConfig.warming; absent in older files: adaptive). */
+function warmingNote(w: unknown): string {
+  if (w === 'record') return ' after rebuilding the L1D and L2 from the memory timestamp record';
+  if (w === 'fixed') return ', fixed';
+  return ', adaptive (at most)';
+}
+
 /** Escapes text for HTML element content and for quoted attribute values. */
 export function escapeHtml(s: unknown): string {
   return String(s)
@@ -373,7 +380,7 @@ function configSection(c: SamplingConfig): string {
     ['program', `<code>${esc(c.program)}</code>`],
     ['arguments', args.length ? args.map((a) => `<code>${esc(a)}</code>`).join(' ') : '<span class="muted">none</span>'],
     ['sampling interval', interval],
-    ['functional warming', `${esc(fmtCount(c.functionalWarmInsts))} instructions`],
+    ['functional warming', `${esc(fmtCount(c.functionalWarmInsts))} instructions${warmingNote(c.warming)}`],
     ['detailed warm-up (W)', `${esc(fmtCount(c.detailedWarmInsts))} instructions`],
     ['measured unit (U)', `${esc(fmtCount(c.measureInsts))} instructions`],
     ['samples', c.samples === null || c.samples === undefined ? 'until the target error is reached' : esc(fmtCount(c.samples))],

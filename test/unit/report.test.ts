@@ -67,7 +67,10 @@ describe('renderReport: 30 known samples, with scaling and validation', () => {
   it('has the config table', () => {
     expect(html).toContain('id="config-table"');
     expect(html).toContain('every 50 ms of KVM fast-forward');
-    expect(html).toContain('<td>200,000 instructions</td>');
+    expect(html).toContain('<td>200,000 instructions, adaptive (at most)</td>');
+    const rec = makeResult();
+    rec.config.warming = 'record';
+    expect(renderReport(rec)).toContain('<td>200,000 instructions after rebuilding the L1D and L2 from the memory timestamp record</td>');
     expect(html).toContain('<code>configs/o3-host.json</code>');
     expect(html).toContain('<td>2.1 GHz</td>');
   });
