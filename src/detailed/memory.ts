@@ -203,8 +203,7 @@ export class GuestMemory {
     const i = vpn & (TLB_SIZE - 1);
     if (this.tagRead[i] === vpn && off <= PAGE - 4) {
       const p = this.baseRead[i]! + off;
-      const st = this.stamps;
-      if (st !== null) st.stamp[p >>> 6] = ++st.clock;
+      if (this.stamps !== null) this.stampLine(p, Kind.Read);
       return this.dv.getUint32(p, true);
     }
     const p = this.phys(addr, Kind.Read, 4);
@@ -221,8 +220,7 @@ export class GuestMemory {
     const i = vpn & (TLB_SIZE - 1);
     if (this.tagRead[i] === vpn && off <= PAGE - 8) {
       const p = this.baseRead[i]! + off;
-      const st = this.stamps;
-      if (st !== null) st.stamp[p >>> 6] = ++st.clock;
+      if (this.stamps !== null) this.stampLine(p, Kind.Read);
       this.hi = this.dv.getUint32(p + 4, true);
       return this.dv.getUint32(p, true);
     }

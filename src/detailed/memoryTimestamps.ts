@@ -12,7 +12,6 @@
  * A rebuild collects the lines of the pages touched since the last one plus the lines the caches
  * held then: no other line can have become more recent.
  */
-const LINE_SHIFT = 6;
 const LINES_PER_PAGE = 64;
 const PAGE = 4096;
 
@@ -124,10 +123,5 @@ export class MemoryTimestamps {
       if (kept[i] === 1) this.resident.push(l);
       else this.written[l] = 0;
     }
-  }
-
-  /** The physical line of a physical address (for GuestMemory's hot path: `pa >>> 6`). */
-  static lineOf(pa: number): number {
-    return pa >>> LINE_SHIFT;
   }
 }

@@ -52,6 +52,13 @@ async function continuouslyWarmed(samples: readonly SampleRecord[]): Promise<num
 }
 
 describe('sampling with a memory timestamp record', () => {
+  it('refuses the record on KVM (it cannot see the guest\'s accesses) before starting anything', async () => {
+    await expect(runSampling({
+      program: workloadPath(PROGRAM), args: ARGS, env: [], capture: true, interval: { insts: 2_000_000 },
+      measureInsts: U, samples: 1, targetError: 0.03, confidence: 0.997, seed: '1', fastForward: 'kvm', warming: 'record',
+    })).rejects.toThrow(/--warming.*record needs --fast-forward atomic/);
+  });
+
   it('measures each unit as continuous functional warming from the start would', async () => {
     const r = await runSampling({
       program: workloadPath(PROGRAM), args: ARGS, env: [], capture: true, interval: { insts: 2_000_000 },
