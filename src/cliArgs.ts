@@ -317,6 +317,9 @@ sampling options:
   --out DIR                 output directory (default ./switchsim-sample)
   --config FILE             o3 configuration (JSON)
   --fast-forward kvm|atomic fast-forward model (default kvm; atomic where /dev/kvm is missing)
+  --parallel, --no-parallel with --warming record: measure each sample in a worker thread on a
+                            copy of the guest while the fast-forward goes on (default: on where
+                            the host has more than one CPU)
   --no-host-rate            KVM: no phase profile or host-rate probes; samples fall uniformly
                             in host time and IPC is the mean of the samples' IPCs (biased where
                             host and o3 speeds differ by phase, and by the samples' own JS
@@ -356,6 +359,8 @@ export interface ParsedSample {
   fastForward?: 'kvm' | 'atomic';
   /** --host-rate: per-phase host-rate probes and rate-weighted estimates (KVM). */
   hostRate: boolean;
+  /** --parallel / --no-parallel (undefined: the sampler decides). */
+  parallel?: boolean;
   validate: boolean;
   /** A cycle-scaling table (bench/results/scaling.json) for the report and the hostFactor. */
   scaling?: string;
@@ -404,6 +409,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
   let out = './switchsim-sample';
   let fastForward: 'kvm' | 'atomic' | undefined;
   let hostRate = true;
+  let parallel: boolean | undefined;
   let validate = false;
   let scaling: string | undefined;
   let i = 0;
@@ -479,6 +485,12 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
       case '--host-rate':
         hostRate = true;
         break;
+      case '--parallel':
+        parallel = true;
+        break;
+      case '--no-parallel':
+        parallel = false;
+        break;
       case '--no-host-rate':
         hostRate = false;
         break;
@@ -527,6 +539,7 @@ export function parseSampleArgs(argv: string[]): ParsedSample {
     out,
     ...(fastForward ? { fastForward } : {}),
     hostRate,
+    ...(parallel !== undefined ? { parallel } : {}),
     validate,
     ...(scaling !== undefined ? { scaling } : {}),
   };

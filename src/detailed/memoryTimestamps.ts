@@ -30,6 +30,19 @@ export interface StampedLines {
   pline: Float64Array;
 }
 
+/** A record's changes since its previous delta (MemoryTimestamps.takeDelta). */
+export interface RecordDelta {
+  clock: number;
+  /** Physical page numbers touched, with the virtual page each was last mapped at. */
+  pages: Float64Array;
+  vpns: Float64Array;
+  /** 64 per page: the lines' stamps and written bits. */
+  stamps: Float64Array;
+  written: Uint8Array;
+  /** The pages written to (by the CPU: syscalls' writes are not seen). */
+  dirty: number[];
+}
+
 export class MemoryTimestamps {
   /** Per physical line: the access count at its last access (0: never). Grown by noteFill. */
   stamp = new Float64Array(0);
@@ -110,6 +123,61 @@ export class MemoryTimestamps {
     }
     this.touchedList = [];
     return out;
+  }
+
+  /**
+   * What changed since the last delta, for a copy of this record kept elsewhere (a parallel
+   * sampling worker: RecordDelta, applyDelta): the pages touched, their lines' stamps and written
+   * bits, and which of them were written (their contents must be copied too). Clears the written
+   * bits it hands over (the copy keeps them) and flushes the attached TLBs like collect.
+   */
+  takeDelta(): RecordDelta {
+    for (const m of this.memories) m.flushTlb();
+    const n = this.touchedList.length;
+    const d: RecordDelta = {
+      clock: this.clock,
+      pages: new Float64Array(n),
+      vpns: new Float64Array(n),
+      stamps: new Float64Array(n * LINES_PER_PAGE),
+      written: new Uint8Array(n * LINES_PER_PAGE),
+      dirty: [],
+    };
+    for (let i = 0; i < n; i++) {
+      const ppn = this.touchedList[i]!;
+      this.touched[ppn] = 0;
+      d.pages[i] = ppn;
+      d.vpns[i] = this.vpnOf[ppn]!;
+      const first = ppn * LINES_PER_PAGE;
+      d.stamps.set(this.stamp.subarray(first, first + LINES_PER_PAGE), i * LINES_PER_PAGE);
+      let dirty = false;
+      for (let l = 0; l < LINES_PER_PAGE; l++) {
+        if (this.written[first + l] === 1) {
+          d.written[i * LINES_PER_PAGE + l] = 1;
+          this.written[first + l] = 0;
+          dirty = true;
+        }
+      }
+      if (dirty) d.dirty.push(ppn);
+    }
+    this.touchedList = [];
+    return d;
+  }
+
+  /** Takes over another record's delta (takeDelta): its clock, and its pages as touched here. */
+  applyDelta(d: RecordDelta): void {
+    this.clock = d.clock;
+    for (let i = 0; i < d.pages.length; i++) {
+      const ppn = d.pages[i]!;
+      if (ppn >= this.vpnOf.length) this.grow(ppn + 1);
+      this.vpnOf[ppn] = d.vpns[i]!;
+      if (this.touched[ppn] === 0) {
+        this.touched[ppn] = 1;
+        this.touchedList.push(ppn);
+      }
+      const first = ppn * LINES_PER_PAGE;
+      this.stamp.set(d.stamps.subarray(i * LINES_PER_PAGE, (i + 1) * LINES_PER_PAGE), first);
+      for (let l = 0; l < LINES_PER_PAGE; l++) if (d.written[i * LINES_PER_PAGE + l] === 1) this.written[first + l] = 1;
+    }
   }
 
   /**

@@ -179,6 +179,11 @@ export class AddressSpace {
     return this.brkCurrent;
   }
 
+  /** Bytes of physical memory ever allocated: every page in use lies below. */
+  get highWater(): number {
+    return this.nextPage;
+  }
+
   /** Physical pages still available (free list + never used). */
   get availablePages(): number {
     return this.freePages.length + Math.floor((this.memSize - this.nextPage) / PAGE_SIZE);

@@ -149,6 +149,7 @@ export async function runSampleCommand(p: ParsedSample): Promise<number> {
       seed: p.seed,
       ...(p.fastForward ? { fastForward: p.fastForward } : {}),
       hostRate: p.hostRate,
+      ...(p.parallel !== undefined ? { parallel: p.parallel } : {}),
       onInfo: info,
       onWarning: (m) => {
         process.stderr.write(`${bar ? '\n' : ''}switchsim: warning: ${m}\n`);

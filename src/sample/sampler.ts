@@ -26,6 +26,10 @@ import { ConfigError } from '../errors.js';
 import { HostRateProbe, PhaseProfile, PhaseTable, UNKNOWN_CODE, type PhaseRate } from './hostRate.js';
 import type { Block } from '../detailed/decode.js';
 import { MemoryTimestamps } from '../detailed/memoryTimestamps.js';
+import { keyStatsOf, measureSample, type SampleParams } from './measure.js';
+import { memoryUpdate, SampleWorkerClient, type WorkerSampleOutcome } from './parallel.js';
+import { encodeThreadContext } from '../guest/contextCodec.js';
+import { availableParallelism } from 'node:os';
 
 /**
  * Probes measured per phase (the first sizes the others; every window counts in windowRates),
@@ -57,6 +61,11 @@ export const DEFAULT_DETAILED_WARM = 20_000;
  */
 export const DEFAULT_RECORD_DETAILED_WARM = 5_000;
 const MAX_PROBES_PER_PHASE = 5;
+/**
+ * Parallel sampling: samples posted to the worker and not yet taken back, at most. The fast-forward
+ * waits beyond this (each carries its memory pages), and target-error checks lag by as many.
+ */
+const MAX_IN_FLIGHT = 3;
 const MAX_PROBES = 32;
 /** --host-rate: KVM fast-forward chunk length between rip samples (= a host-rate probe's runs). */
 const PROFILE_CHUNK_SECONDS = 250e-6;
@@ -131,6 +140,11 @@ export interface SampleOptions {
    * intervals are host time and IPC is the mean of per-sample IPCs (--no-host-rate).
    */
   hostRate?: boolean;
+  /**
+   * Measure samples in a worker thread while the fast-forward goes on (parallel.ts). Default: on
+   * with atomic fast-forward and record warming where the host has more than one CPU.
+   */
+  parallel?: boolean;
   onSample?: (rec: SampleRecord, summary: SamplingSummary) => void;
   onInfo?: (message: string) => void;
   onWarning?: (message: string) => void;
@@ -160,27 +174,7 @@ export interface SampleRunResult {
   profile?: PhaseProfile;
 }
 
-const STAT_PREFIX = 'system.o3_cpu.';
-
-function statValue(stats: readonly Stat[], name: string): number {
-  const s = stats.find((x) => x.name === STAT_PREFIX + name);
-  return typeof s?.value === 'number' ? s.value : NaN;
-}
-
-/** Key stats of a measured unit (o3 stats since the reset before it). */
-export function keyStatsOf(stats: readonly Stat[]): { cycles: number; insts: number; keyStats: Record<string, number> } {
-  const cycles = statValue(stats, 'numCycles');
-  const insts = statValue(stats, 'committedInsts');
-  const perKilo = (n: number) => (insts > 0 ? (n / insts) * 1000 : 0);
-  const keyStats: Record<string, number> = {
-    l1dMissRate: statValue(stats, 'dcache.overallMissRate'),
-    l1dMpki: perKilo(statValue(stats, 'dcache.overallMisses')),
-    l1iMpki: perKilo(statValue(stats, 'icache.overallMisses')),
-    branchMispredictsPki: perKilo(statValue(stats, 'commit.branchMispredicts')),
-  };
-  for (const k of Object.keys(keyStats)) if (!Number.isFinite(keyStats[k]!)) delete keyStats[k];
-  return { cycles, insts, keyStats };
-}
+export { keyStatsOf } from './measure.js';
 
 export type Estimator = NonNullable<SamplingSummary['estimator']>;
 
@@ -479,6 +473,18 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   const warmInsts = opts.functionalWarmInsts ?? (warming === 'record' ? DEFAULT_RECORD_WARM : DEFAULT_FUNCTIONAL_WARM);
   const branchInsts = Math.min(opts.branchWarmInsts ?? warmInsts, warmInsts);
   const detailedWarm = opts.detailedWarmInsts ?? (warming === 'record' ? DEFAULT_RECORD_DETAILED_WARM : DEFAULT_DETAILED_WARM);
+  const params: SampleParams = {
+    warmInsts,
+    branchInsts,
+    adaptive: warming === 'adaptive' ? { minInsts: Math.min(MIN_ADAPTIVE_WARM, warmInsts), minQuietInsts: Math.min(MIN_QUIET_WARM, warmInsts) } : null,
+    detailedWarm,
+    measureInsts: opts.measureInsts,
+  };
+  const canParallel = ff === 'atomic' && warming === 'record';
+  if (opts.parallel === true && !canParallel) {
+    throw new ConfigError('--parallel', 'needs --fast-forward atomic with --warming record (the worker takes each sample\'s caches from the record)');
+  }
+  const parallel = canParallel && (opts.parallel ?? availableParallelism() > 1);
   const notes: string[] = [];
   const system = await System.create({
     models: [ff, 'o3'],
@@ -493,6 +499,26 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   });
   const freqHz = system.freqHz;
   const hostFactor = system.hostFactor;
+  // The worker loads its copy of the program while the fast-forward starts.
+  const poolStarting = parallel
+    ? SampleWorkerClient.start({
+        program: opts.program,
+        args: opts.args,
+        ...definedFields({ argv0: opts.argv0, env: opts.env, glibcBaseline: opts.glibcBaseline, o3Config: opts.o3Config }),
+        ...(opts.guestSeed !== undefined ? { guestSeed: opts.guestSeed.toString() } : {}),
+        memSize: system.phys.size,
+        allowRead: opts.allowRead ?? [],
+        hostFreqHz: freqHz,
+        hostFactor,
+        params,
+      })
+    : null;
+  if (parallel) {
+    notes.push(
+      'parallel sampling: a worker thread measures each sample on its own copy of the guest (memory, registers, process state, the record) while the fast-forward goes on; ' +
+        'the host seconds of fast-forward, warming and detailed simulation overlap',
+    );
+  }
   if (ff === 'kvm' && opts.hostRate !== false) {
     notes.push(
       `fast-forward on KVM in 250 µs chunks; this host has no PMU, so KVM cannot count guest instructions: instruction intervals run on a clock that ` +
@@ -602,7 +628,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
    * Fast-forwards within `limit` (null: to the end), passing over m5ops and stopping early at
    * the wall limit. Returns false when the guest ended or time ran out.
    */
-  const fastForward = async (limit: { seconds: number } | { insts: number } | null): Promise<ForwardResult> => {
+  const fastForward = async (limit: { seconds: number } | { insts: number } | null, countBlocks = true): Promise<ForwardResult> => {
     const m = system.model(ff);
     const run0 = await kvmRunSeconds();
     const insts0 = m.instructions();
@@ -610,7 +636,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     const tStart = since();
     let ok = true;
     const atomicCpu = ffBlocks ? (m as AtomicModel).cpu : null;
-    if (atomicCpu) atomicCpu.countedBlocks = ffBlocks;
+    if (atomicCpu) atomicCpu.countedBlocks = countBlocks ? ffBlocks : null;
     try {
       for (let first = true; ; first = false) {
         const l: RunLimit = {};
@@ -710,22 +736,10 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
   /** The phases' host rates from the probe windows (windowRates; updated after each probe). */
   let probedRates = new Map<number, PhaseRate>();
 
-  /**
-   * Runs exactly `n` instructions on o3 (m5ops passed over); false when the guest ended. With
-   * `beyond`, the next `beyond` instructions are fetched too and stay in flight (RunLimit.fetchBeyond).
-   */
-  const runO3 = async (n: number, beyond = 0): Promise<boolean> => {
-    const o3 = system.model('o3');
-    const start = o3.instructions();
-    while (o3.instructions() - start < n) {
-      const out = await system.run({ insts: n - (o3.instructions() - start), ...(beyond > 0 ? { fetchBeyond: beyond } : {}) });
-      if (ended(out)) return false;
-    }
-    return true;
-  };
-
+  /** Parallel sampling: the worker measuring samples while the fast-forward goes on (parallel.ts). */
+  let pool: SampleWorkerClient | null = null;
   const enough = (): boolean => {
-    if (samples.length >= maxSamples) return true;
+    if ((pool?.posted ?? samples.length) >= maxSamples) return true;
     if (opts.samples !== null) return false;
     if (samples.length < Math.max(2, minSamples)) return false;
     // The estimate the summary reports (strata included), so a study stops when its interval is narrow enough.
@@ -744,6 +758,66 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     }
     const prober = ff === 'kvm' && profile ? new HostRateProbe() : null;
     const phases = new PhaseTable();
+    /** A measured sample as a record (its phase and probe are added by the caller). */
+    const newRecord = (f: ForwardResult, m: { startRip: number; unitRip: number; warmInsts: number; warmingSeconds: number; detailedSeconds: number }, k: ReturnType<typeof keyStatsOf>): SampleRecord => {
+      const rec: SampleRecord = {
+        index: samples.length,
+        startRip: m.startRip,
+        unitRip: m.unitRip,
+        fastForwardSeconds: ff === 'kvm' ? f.runSeconds : f.seconds,
+        fastForwardHostCycles: ff === 'kvm' ? f.runSeconds * freqHz : 0,
+        functionalWarmInsts: m.warmInsts,
+        detailedWarmInsts: detailedWarm,
+        measuredInsts: k.insts,
+        measuredCycles: k.cycles,
+        ipc: k.insts / k.cycles,
+        cpi: k.cycles / k.insts,
+        keyStats: k.keyStats,
+        hostSeconds: { kvm: f.seconds, warming: m.warmingSeconds, detailed: m.detailedSeconds },
+      };
+      if (ff === 'atomic') rec.fastForwardInsts = f.insts;
+      return rec;
+    };
+    /** The sample's phase, from its warming's basic blocks; their code joins the phase's. */
+    const classify = (rec: SampleRecord, bbv: Iterable<[{ start: number; end: number }, number]>): number => {
+      if (!codeProfile) return -1;
+      const blocks = [...bbv];
+      const phase = phases.classify(new Map(blocks.map(([b, n]) => [b.start, n] as const)));
+      rec.phase = phase;
+      currentPhase = phase;
+      codeProfile.addCode(phase, blocks);
+      return phase;
+    };
+    const addSample = (rec: SampleRecord): void => {
+      samples.push(rec);
+      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic', strataNow()));
+    };
+    // Parallel: samples posted to the worker, oldest first, with the fast-forward that led to each.
+    const inFlight: { f: ForwardResult; outcome: Promise<WorkerSampleOutcome>; settled: boolean }[] = [];
+    let lastSyscalls = -1;
+    if (parallel && record) {
+      pool = await poolStarting!;
+      // From now on the record's changes go to the worker: the fast-forward's own side never rebuilds.
+      o3.cpu.mem.recordTimestamps(null);
+    }
+    /** Takes the oldest posted sample's outcome (waiting for it) into the study. */
+    const takeOldest = async (): Promise<void> => {
+      const p = inFlight.shift()!;
+      const o = await p.outcome;
+      if (o.kind === 'ended') {
+        partialDropped = true;
+        return;
+      }
+      acc.warmingSeconds += o.warmingSeconds + o.syncSeconds;
+      acc.detailedSeconds += o.detailedSeconds;
+      const rec = newRecord(p.f, o, { cycles: o.cycles, insts: o.insts, keyStats: o.keyStats });
+      if (unitCode) unitCode.set(samples.length, new Map(o.unitCode));
+      classify(rec, o.bbv.map(([start, end, n]): [{ start: number; end: number }, number] => [{ start, end }, n]));
+      addSample(rec);
+    };
+    const takeSettled = async (): Promise<void> => {
+      while (inFlight[0]?.settled) await takeOldest();
+    };
     const probeTries = new Map<number, number>();
     let probesTaken = 0;
     while (!end && !enough()) {
@@ -757,83 +831,57 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       const f = profile && ff === 'kvm' ? await profiledForward(limit, profile) : await fastForward(limit);
       position += f.progress;
       if (!f.ok) break;
-      // 2. To the detailed model; functional warming (its basic-block vector gives the phase).
+      if (pool && record) {
+        // 2'. Parallel: the worker takes the state from here and measures the sample, while the
+        //     fast-forward runs the sample's own instructions and goes on.
+        const am = system.model('atomic') as AtomicModel;
+        const handoff = { threadContext: encodeThreadContext(await am.threadContext()), processState: await am.processState() };
+        const delta = record.takeDelta();
+        // A syscall may have written anywhere (read(), mmap, brk): then all of memory goes.
+        const full = am.cpu.syscalls !== lastSyscalls;
+        lastSyscalls = am.cpu.syscalls;
+        const memory = memoryUpdate(system.phys.bytes, system.process.aspace.highWater, full ? null : delta.dirty);
+        const item = { f, outcome: pool.measure(handoff, memory, delta, codeProfile !== null), settled: false };
+        item.outcome.then(() => void (item.settled = true), () => void (item.settled = true));
+        inFlight.push(item);
+        // The warming's instructions count by code like the serial sampler's; W and U do not
+        // (exactStrataRecords counts them by the unit's code).
+        const a = await fastForward({ insts: warmInsts });
+        position += a.progress;
+        if (!a.ok) break;
+        const b = await fastForward({ insts: detailedWarm + opts.measureInsts }, false);
+        position += b.progress;
+        if (!b.ok) break;
+        await takeSettled();
+        while (inFlight.length >= MAX_IN_FLIGHT) await takeOldest();
+        continue;
+      }
+      // 2. To the detailed model: functional warming (its basic-block vector gives the phase),
+      //    detailed warm-up W, measured unit U (measure.ts).
       const tw0 = performance.now();
       await system.switchTo('o3');
-      const startRip = o3.cpu.s.rip;
       const bbv = new Map<Block, number>();
-      warmer.profile = codeProfile ? bbv : null;
-      // Atomic: warming instructions count by code like the fast-forward's (they may run another phase's code than the unit).
-      o3.cpu.countedBlocks = ffBlocks;
-      if (record) o3.memSystem.rebuildFrom(record);
-      const w = warmer.warm(
-        warmInsts,
-        branchInsts,
-        warming === 'adaptive' ? { minInsts: Math.min(MIN_ADAPTIVE_WARM, warmInsts), minQuietInsts: Math.min(MIN_QUIET_WARM, warmInsts) } : undefined,
-      );
-      warmer.profile = null;
-      o3.cpu.countedBlocks = null;
-      o3.warmedInsts += w.insts;
-      acc.jsInsts += w.insts;
-      const warmingSeconds = (performance.now() - tw0) / 1000;
-      acc.warmingSeconds += warmingSeconds;
-      if (w.end) {
-        ended(w.end);
-        partialDropped = true;
-        break;
-      }
-      // 3. Detailed warm-up W (stats discarded), then the measured unit U.
-      const td0 = performance.now();
-      const o3Before = o3.instructions();
-      // The unit starts with the pipeline as the warm-up left it (full), not drained and refilling.
-      let ok = await runO3(detailedWarm, opts.measureInsts);
-      await o3.resetStats();
-      const unitRip = o3.nextCommitRip();
       // Atomic: the code the unit runs decides its stratum (exactStrataRecords).
       const code = unitCode ? new Map<number, number>() : null;
-      if (code) o3.cpu.blockHook = (b, n) => void code.set(b.start, (code.get(b.start) ?? 0) + n);
-      try {
-        if (ok) ok = await runO3(opts.measureInsts);
-      } finally {
-        o3.cpu.blockHook = null;
-      }
-      if (code) unitCode!.set(samples.length, code);
-      acc.jsInsts += o3.instructions() - o3Before;
-      if (axisIsInsts) position += w.insts + (o3.instructions() - o3Before);
-      const stats = await o3.stats();
-      const detailedSeconds = (performance.now() - td0) / 1000;
-      acc.detailedSeconds += detailedSeconds;
-      if (!ok) {
+      // Atomic: warming instructions count by code like the fast-forward's (they may run another phase's code than the unit).
+      const m = await measureSample(system, o3, warmer, record, params, { ...(codeProfile ? { bbv } : {}), countedBlocks: ffBlocks, ...(code ? { unitCode: code } : {}) }, tw0);
+      acc.warmingSeconds += m.warmingSeconds;
+      acc.detailedSeconds += m.detailedSeconds;
+      if (m.kind === 'ended') {
+        acc.jsInsts += m.insts;
+        ended(m.outcome);
         partialDropped = true;
         break;
       }
-      const k = keyStatsOf(stats);
-      const rec: SampleRecord = {
-        index: samples.length,
-        startRip,
-        unitRip,
-        fastForwardSeconds: ff === 'kvm' ? f.runSeconds : f.seconds,
-        fastForwardHostCycles: ff === 'kvm' ? f.runSeconds * freqHz : 0,
-        functionalWarmInsts: w.insts,
-        detailedWarmInsts: detailedWarm,
-        measuredInsts: k.insts,
-        measuredCycles: k.cycles,
-        ipc: k.insts / k.cycles,
-        cpi: k.cycles / k.insts,
-        keyStats: k.keyStats,
-        hostSeconds: { kvm: f.seconds, warming: warmingSeconds, detailed: detailedSeconds },
-      };
-      if (ff === 'atomic') rec.fastForwardInsts = f.insts;
+      if (code) unitCode!.set(samples.length, code);
+      acc.jsInsts += m.warmInsts + m.o3Insts;
+      if (axisIsInsts) position += m.warmInsts + m.o3Insts;
+      const rec = newRecord(f, m, keyStatsOf(m.stats));
       // 4. Back to fast-forwarding (not timed into the sample: switches count as "other"); the
       //    first samples of a phase probe the host's speed on the way (hostRate.ts).
       let endedInProbe = false;
       let phase = -1;
-      if (codeProfile) {
-        phase = phases.classify(new Map([...bbv].map(([b, n]) => [b.start, n] as const)));
-        rec.phase = phase;
-        currentPhase = phase;
-        codeProfile.addCode(phase, bbv.entries());
-      }
+      if (codeProfile) phase = classify(rec, bbv);
       if (prober) {
         const tries = probeTries.get(phase) ?? 0;
         if ((measuredRates.get(phase)?.length ?? 0) < PROBES_PER_PHASE && tries < MAX_PROBES_PER_PHASE && probesTaken < MAX_PROBES) {
@@ -862,8 +910,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         }
       }
       if (!endedInProbe) await system.switchTo(ff);
-      samples.push(rec);
-      opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic', strataNow()));
+      addSample(rec);
     }
     if (!end) {
       reachedTarget = true;
@@ -871,6 +918,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       if (profile && ff === 'kvm') await profiledForward(null, profile);
       else await fastForward(null);
     }
+    while (inFlight.length > 0) await takeOldest();
     if (!end) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
     const finalEnd: SampleEnd = end;
     const wall = since();
@@ -880,6 +928,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     const exitCode = finalEnd.kind === 'timeLimit' ? TIME_LIMIT_EXIT_CODE : exitCodeOf(finalEnd);
     return { result, end: finalEnd, exitCode, stats: summaryStats(result), notes, reachedTarget, partialDropped, stdout, stderr, wallSeconds: wall, ...(profile ? { profile } : {}) };
   } finally {
+    await pool?.close();
+    poolStarting?.catch(() => {});
     await system.close();
   }
 }

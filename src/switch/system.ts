@@ -276,6 +276,24 @@ export class System {
     this._state = 'running';
   }
 
+  /**
+   * Replaces the guest's state with `h` on model `name` (drain, switch out, take over): a parallel
+   * sampling worker taking each sample's state from the fast-forward's System. Memory contents
+   * are the caller's to bring up to date first. Starts the System if it is still loaded.
+   */
+  async takeOver(name: CpuModelName, h: Handoff): Promise<void> {
+    if (this._state === 'loaded') {
+      this.pendingHandoff = h;
+      return this.start(name);
+    }
+    const m = this.requireRunning('takeOver');
+    if (m.name !== name) throw new InternalError(`System.takeOver on ${name} while ${m.name} runs`);
+    await m.drain();
+    await m.switchOut();
+    await m.takeOverFrom(h);
+    this.segmentStartInsts = m.instructions();
+  }
+
   /** Runs the current model within `limit`. */
   async run(limit: RunLimit = {}): Promise<ModelOutcome> {
     const m = this.requireRunning('run');
