@@ -85,14 +85,14 @@ const TARGET_SAMPLES = envNum('SAMPLING_TARGET_SAMPLES', 100);
 const F: number | undefined = process.env.SAMPLING_F ? envNum('SAMPLING_F', 0) : undefined;
 /** What F means for a fast-forward model: its warming mode's default unless SAMPLING_F is set. */
 function warmingOf(ff: FastForward): number {
-  return F ?? (ff === 'atomic' ? DEFAULT_RECORD_WARM : DEFAULT_FUNCTIONAL_WARM);
+  return F ?? (isAtomic(ff) ? DEFAULT_RECORD_WARM : DEFAULT_FUNCTIONAL_WARM);
 }
 const B = envNum('SAMPLING_B', 200_000);
 /** Detailed warm-up per sample; undefined: each warming mode's default (sampler.ts). */
 const W: number | undefined = process.env.SAMPLING_W ? envNum('SAMPLING_W', 0) : undefined;
 /** What W means for a fast-forward model: its warming mode's default unless SAMPLING_W is set. */
 function detailedWarmOf(ff: FastForward): number {
-  return W ?? (ff === 'atomic' ? DEFAULT_RECORD_DETAILED_WARM : DEFAULT_DETAILED_WARM);
+  return W ?? (isAtomic(ff) ? DEFAULT_RECORD_DETAILED_WARM : DEFAULT_DETAILED_WARM);
 }
 const U = envNum('SAMPLING_U', 20_000);
 const SEEDS = envNum('SAMPLING_SEEDS', 20);
@@ -114,7 +114,9 @@ const VALIDATION_SEED = '1';
 const MIN_INTERVAL_SECONDS = 0.001;
 
 /** kvm-rate: KVM with --host-rate (phase profile, host-rate probes, stratified estimate). */
-type FastForward = 'kvm' | 'atomic' | 'kvm-rate';
+/** 'atomic': the default with atomic fast-forward (parallel sampling where there are 2+ CPUs); 'atomic-serial': --no-parallel. */
+type FastForward = 'kvm' | 'atomic' | 'atomic-serial' | 'kvm-rate';
+const isAtomic = (ff: FastForward): boolean => ff === 'atomic' || ff === 'atomic-serial';
 type EstimatorName = 'sampler' | 'samplerIid' | 'meanIpc' | 'ratio';
 
 interface Spec {
@@ -310,8 +312,9 @@ function sampleOnce(spec: Spec, ff: FastForward, interval: { seconds: number } |
     targetError: ERROR_LIMIT,
     confidence: CONFIDENCE,
     seed,
-    fastForward: ff === 'atomic' ? 'atomic' : 'kvm',
+    fastForward: isAtomic(ff) ? 'atomic' : 'kvm',
     hostRate: ff === 'kvm-rate',
+    ...(ff === 'atomic-serial' ? { parallel: false } : {}),
     onWarning: (m) => progress(`[sampling] guest warning: ${m}`),
   });
 }
@@ -386,7 +389,7 @@ async function study(
   const afterWall = (performance.now() - t0) / 1000;
   const samplingWall = afterWall - calibrationWall;
   const s = r.result.summary;
-  const est = estimators(r.result.samples, CONFIDENCE, ff === 'atomic', s.phases);
+  const est = estimators(r.result.samples, CONFIDENCE, isAtomic(ff), s.phases);
   const which = estimatorOf(ff);
   const iv = est[which];
   const sampledWalls = beforeWall === null ? [afterWall] : [beforeWall, afterWall];
@@ -470,10 +473,11 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   const atomicRows: Row[] = [];
+  const serialRows: Row[] = [];
   const hostRateRows: Row[] = [];
   const fulls = new Map<string, FullO3Run>();
   for (const spec of list) {
-    const modes: FastForward[] = ['kvm', ...(ATOMIC ? (['atomic'] as const) : []), ...(HOST_RATE ? (['kvm-rate'] as const) : [])];
+    const modes: FastForward[] = ['kvm', ...(ATOMIC ? (['atomic', 'atomic-serial'] as const) : []), ...(HOST_RATE ? (['kvm-rate'] as const) : [])];
     const before = new Map<FastForward, number>();
     if (!(cacheFile && cache[`${spec.name} ${spec.args.join(' ')}`])) {
       const insts = await countInstructions(spec);
@@ -483,7 +487,10 @@ async function main(): Promise<void> {
     fulls.set(spec.name, full);
     const k = await study(spec, 'kvm', full, cached, null, before.get('kvm') ?? null);
     rows.push(k.row);
-    if (ATOMIC) atomicRows.push((await study(spec, 'atomic', full, cached, k.stdout, before.get('atomic') ?? null)).row);
+    if (ATOMIC) {
+      atomicRows.push((await study(spec, 'atomic', full, cached, k.stdout, before.get('atomic') ?? null)).row);
+      serialRows.push((await study(spec, 'atomic-serial', full, cached, k.stdout, before.get('atomic-serial') ?? null)).row);
+    }
     if (HOST_RATE) hostRateRows.push((await study(spec, 'kvm-rate', full, cached, k.stdout, before.get('kvm-rate') ?? null)).row);
   }
 
@@ -617,10 +624,18 @@ async function main(): Promise<void> {
       mainTable('The same sampling with atomic fast-forward (exact instruction counts)', atomicRows, [
         'sampled IPC = Σ Iₚ / Σ Iₚ·CPIₚ over the phases, Iₚ exact (the fast-forward counts each block\'s instructions; a block goes to the phase owning its code line); log-normal delta-method interval',
         'same F, W, U and sample count as above; separates warming and sampling error from where KVM places the samples',
+        'parallel sampling where the host has 2+ CPUs (as `switchsim sample` does): a worker thread measures each sample on a copy of the guest while the fast-forward goes on',
       ]),
     );
   }
-  const all = [...rows, ...hostRateRows, ...atomicRows];
+  if (serialRows.length) {
+    tables.push(
+      mainTable('Atomic fast-forward, serial (`--no-parallel`): the same samples, one thread', serialRows, [
+        'the same samples as the parallel rows above (parallel sampling measures exactly what the serial sampler measures); only the wall time differs',
+      ]),
+    );
+  }
+  const all = [...rows, ...hostRateRows, ...atomicRows, ...serialRows];
   tables.push({
     title: 'Sampling detail',
     headers: ['workload', 'fast-fwd', 'interval', 'CV(IPC)', 'samples for ±3%', 'CI ∋ full', 'mean of IPCs', 'its error', '1 / mean CPI', 'its error', 'fast-fwd s', 'warming s', 'detailed s', 'other s', 'output ok', 'exit'],
@@ -703,6 +718,7 @@ async function main(): Promise<void> {
     },
     rows,
     atomicRows,
+    serialRows,
     hostRateRows,
     coverage,
   };
