@@ -18,9 +18,9 @@
  *    Reported: full IPC, sampled IPC ± CI (99.7%), error, samples, wall-time speedup (full o3
  *    wall / sampled wall), error ≤ 3% (goal 2%), speedup ≥ 20×. Side by side, each sampled run
  *    is timed twice, right before and right after the full o3 run, and the speed-up uses the mean.
- *    A run with atomic fast-forward (exact counts, same F/W/U and sample count; what
- *    `switchsim sample` does where there is no KVM) separates warming and sampling error from
- *    KVM's instruction estimates.
+ *    Runs with atomic fast-forward (exact counts, the same sample count; `switchsim sample`'s
+ *    default), parallel (the default on 2+ CPUs) and serial (--no-parallel: the same samples,
+ *    one thread), separate warming and sampling error from KVM's instruction estimates.
  *
  *    Estimators. KVM has no PMU here, so its intervals are host time: samples fall uniformly
  *    in host time, and the mean of the per-sample IPCs (summary.ipc, what `switchsim sample`
@@ -46,7 +46,7 @@
  *   SAMPLING_F=4M SAMPLING_B=200k SAMPLING_W=20k SAMPLING_U=20k   per-sample functional warming
  *                                        of which the last B train the predictor / detailed
  *                                        warm-up / unit (F, W default: the warming mode's own)
- *   SAMPLING_HOST_RATE=1                 the KVM host-rate rows (the default mode; 0: skip)
+ *   SAMPLING_HOST_RATE=1                 the KVM host-rate rows (KVM's default mode; 0: skip)
  *   SAMPLING_ATOMIC=1                    the atomic fast-forward rows (exact counts; 0: skip)
  *   SAMPLING_SEEDS=20                    coverage repeats (0: skip the coverage study)
  *   SAMPLING_COVERAGE_WORKLOAD=qsort     the coverage workload (one of the validation rows)
@@ -613,7 +613,7 @@ async function main(): Promise<void> {
   ];
   if (hostRateRows.length) {
     tables.push(
-      mainTable('KVM fast-forward with host-rate probes (the default: phase profile, probes, phase-stratified estimate)', hostRateRows, [
+      mainTable('KVM fast-forward with host-rate probes (`--fast-forward kvm`, its default: phase profile, probes, phase-stratified estimate)', hostRateRows, [
         'instruction intervals: the fast-forward runs in 250 µs chunks whose stop rip names the phase, and an instruction clock advances at each phase\'s probed host rate',
         'sampled IPC = Σ Iₚ / Σ Iₚ·CPIₚ over the phases (Iₚ = KVM seconds × probed rate + the samples\' own instructions); log-normal delta-method interval',
       ]),
@@ -621,7 +621,7 @@ async function main(): Promise<void> {
   }
   if (atomicRows.length) {
     tables.push(
-      mainTable('The same sampling with atomic fast-forward (exact instruction counts)', atomicRows, [
+      mainTable('Atomic fast-forward (the default of `switchsim sample`: exact instruction counts, the memory timestamp record, parallel sampling)', atomicRows, [
         'sampled IPC = Σ Iₚ / Σ Iₚ·CPIₚ over the phases, Iₚ exact (the fast-forward counts each block\'s instructions; a block goes to the phase owning its code line); log-normal delta-method interval',
         'same F, W, U and sample count as above; separates warming and sampling error from where KVM places the samples',
         'parallel sampling where the host has 2+ CPUs (as `switchsim sample` does): a worker thread measures each sample on a copy of the guest while the fast-forward goes on',

@@ -277,7 +277,8 @@ export function parseRunArgs(argv: string[], command: CliCommand = 'run'): Parse
 
 export const SAMPLE_USAGE = `usage: switchsim sample [options] [--] <program> [guest args...]
 
-SMARTS/FSA-style sampling: fast-forward on KVM between samples; each sample switches to o3,
+SMARTS/FSA-style sampling: fast-forward between samples (the atomic CPU by default, or KVM);
+each sample switches to o3,
 warms caches, TLBs and the branch predictor functionally, runs a detailed warm-up, measures a
 unit of instructions on o3, and switches back. Writes samples.csv, samples.json, stats.txt,
 stats.json and report.html into --out. The guest's stdout and stderr pass through.
@@ -316,7 +317,10 @@ sampling options:
                             sample other points
   --out DIR                 output directory (default ./switchsim-sample)
   --config FILE             o3 configuration (JSON)
-  --fast-forward kvm|atomic fast-forward model (default kvm; atomic where /dev/kvm is missing)
+  --fast-forward atomic|kvm fast-forward model (default atomic: exact instruction counts and
+                            the memory timestamp record, ~45 MIPS. kvm runs at native speed,
+                            for programs of billions of instructions, but this host has no PMU:
+                            its counts are estimates and its errors larger; see README)
   --parallel, --no-parallel with --warming record: measure each sample in a worker thread on a
                             copy of the guest while the fast-forward goes on (default: on where
                             the host has more than one CPU)

@@ -32,6 +32,12 @@ function warmingNote(w: unknown): string {
   return ', adaptive (at most)';
 }
 
+/** The fast-forward model and how samples ran (SamplingConfig.fastForwardModel, parallel; older files: KVM, serial). */
+function fastForwardNote(c: { fastForwardModel?: unknown; parallel?: unknown }): string {
+  const model = c.fastForwardModel === 'atomic' ? 'atomic CPU (exact instruction counts)' : 'KVM';
+  return c.parallel === true ? `${model}; samples measured in a worker thread alongside it (parallel sampling)` : model;
+}
+
 /** Escapes text for HTML element content and for quoted attribute values. */
 export function escapeHtml(s: unknown): string {
   return String(s)
@@ -379,6 +385,7 @@ function configSection(c: SamplingConfig): string {
   const rows: [string, string][] = [
     ['program', `<code>${esc(c.program)}</code>`],
     ['arguments', args.length ? args.map((a) => `<code>${esc(a)}</code>`).join(' ') : '<span class="muted">none</span>'],
+    ['fast-forward', esc(fastForwardNote(c))],
     ['sampling interval', interval],
     ['functional warming', `${esc(fmtCount(c.functionalWarmInsts))} instructions${warmingNote(c.warming)}`],
     ['detailed warm-up (W)', `${esc(fmtCount(c.detailedWarmInsts))} instructions`],
@@ -590,7 +597,7 @@ export function renderReport(input: SamplingResult): string {
     '</head>',
     '<body>',
     `<header><h1>Sampling report: <code id="program">${esc(c.program)}</code>${args.length ? ' ' + args.map((a) => `<code class="arg">${esc(a)}</code>`).join(' ') : ''}</h1>`,
-    `<p class="muted">switchsim sample: KVM fast-forward → functional warming (atomic) → detailed warm-up and measured unit (o3), ` +
+    `<p class="muted">switchsim sample: ${c.fastForwardModel === 'atomic' ? 'atomic' : 'KVM'} fast-forward → functional warming (atomic) → detailed warm-up and measured unit (o3), ` +
       `${esc(fmtCount(result.summary.samples))} samples.</p></header>`,
     summarySection(result),
     result.validation ? validationSection(result.validation, result.summary.ipc.mean) : '',

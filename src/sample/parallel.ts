@@ -23,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RecordDelta } from '../detailed/memoryTimestamps.js';
-import { InternalError } from '../errors.js';
+import { InternalError, SwitchsimError, UserError } from '../errors.js';
 import { PAGE_SIZE } from '../guest/physmem.js';
 import type { Handoff } from '../switch/models.js';
 import type { SampleParams } from './measure.js';
@@ -84,10 +84,26 @@ export type FromSampleWorker =
   | { kind: 'ready' }
   | { kind: 'sample'; index: number; outcome: WorkerSampleOutcome }
   | { kind: 'notAllowed'; request: string; state: string }
-  | { kind: 'failed'; message: string; stack?: string };
+  /** An exception in the worker; `userFault`: a switchsim error blaming the input (SwitchsimError.userFault). */
+  | { kind: 'failed'; message: string; name: string; userFault: boolean; stack?: string };
 
 /** The worker crashed or answered out of protocol: a bug, not the user's. */
 export class SampleWorkerError extends InternalError {}
+
+/** The input's fault met inside a sample (an unsupported instruction, say), as the worker reported it. */
+export class SampleWorkerUserError extends UserError {}
+
+/** What the worker posts for an exception it caught. */
+export function failure(e: unknown): Extract<FromSampleWorker, { kind: 'failed' }> {
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { kind: 'failed', message: err.message, name: err.name, userFault: e instanceof SwitchsimError && e.userFault, ...(err.stack ? { stack: err.stack } : {}) };
+}
+
+function failed(m: Extract<FromSampleWorker, { kind: 'failed' }>): Error {
+  const e = m.userFault ? new SampleWorkerUserError(`${m.name} in a sample: ${m.message}`) : new SampleWorkerError(`sampling worker: ${m.name}: ${m.message}`);
+  if (m.stack) e.stack = m.stack;
+  return e;
+}
 
 function workerEntry(): string {
   const here = fileURLToPath(import.meta.url);
@@ -112,8 +128,7 @@ export class SampleWorkerClient {
       worker.on('message', (m: FromSampleWorker) => {
         if (m.kind === 'ready') resolve();
         else if (m.kind === 'failed') {
-          const e = new SampleWorkerError(`sampling worker: ${m.message}`);
-          if (m.stack) e.stack = m.stack;
+          const e = failed(m);
           client.fail(e);
           reject(e);
         } else client.onMessage(m);

@@ -11,7 +11,7 @@ import { FastWarmer } from '../detailed/o3/fastWarming.js';
 import type { O3Model } from '../switch/models.js';
 import { System } from '../switch/system.js';
 import { keyStatsOf, measureSample } from './measure.js';
-import { applyMemoryUpdate, type FromSampleWorker, type SampleWorkerConfig, type ToSampleWorker, type WorkerSampleOutcome } from './parallel.js';
+import { applyMemoryUpdate, failure, type FromSampleWorker, type SampleWorkerConfig, type ToSampleWorker, type WorkerSampleOutcome } from './parallel.js';
 
 const port = parentPort!;
 const config = workerData as SampleWorkerConfig;
@@ -94,15 +94,11 @@ async function main(): Promise<void> {
         else state = 'idle';
         post({ kind: 'sample', index: m.index, outcome });
       } catch (e) {
-        const err = e as Error;
-        post({ kind: 'failed', message: err.message, ...(err.stack ? { stack: err.stack } : {}) });
+        post(failure(e));
       }
     });
   });
   post({ kind: 'ready' });
 }
 
-main().catch((e: unknown) => {
-  const err = e as Error;
-  post({ kind: 'failed', message: err.message, ...(err.stack ? { stack: err.stack } : {}) });
-});
+main().catch((e: unknown) => post(failure(e)));

@@ -465,7 +465,13 @@ interface ForwardResult {
 export async function runSampling(opts: SampleOptions): Promise<SampleRunResult> {
   const t0 = performance.now();
   const since = () => (performance.now() - t0) / 1000;
-  const ff: FastForwardModel = opts.fastForward ?? (Kvm.probe().available ? 'kvm' : 'atomic');
+  // Atomic by default: it counts instructions exactly and keeps the record. KVM cannot count them
+  // without a PMU (none here): its placement and weights are estimates, off by up to ~10%.
+  const ff: FastForwardModel = opts.fastForward ?? 'atomic';
+  if (ff === 'kvm') {
+    const probe = Kvm.probe();
+    if (!probe.available) throw new ConfigError('--fast-forward', `kvm needs a usable /dev/kvm: ${probe.reason}`);
+  }
   const warming: WarmingMode = opts.warming ?? (ff === 'atomic' ? 'record' : 'adaptive');
   if (warming === 'record' && ff !== 'atomic') {
     throw new ConfigError('--warming', 'record needs --fast-forward atomic: KVM cannot record the guest\'s memory accesses');
@@ -533,7 +539,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     );
   } else {
     notes.push(
-      `fast-forward on the atomic CPU (${opts.fastForward === 'atomic' ? '--fast-forward atomic' : 'no usable /dev/kvm'}): exact instruction counts, much slower than KVM; its instructions enter the whole-program estimate at the sampled mean CPI`,
+      `fast-forward on the atomic CPU (${opts.fastForward === 'atomic' ? '--fast-forward atomic' : 'the default'}): exact instruction counts, slower than KVM (--fast-forward kvm); its instructions enter the whole-program estimate at the sampled mean CPI`,
     );
   }
   if (warming === 'record') {
@@ -558,6 +564,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     hostFreqHz: freqHz,
     hostFactor,
     fastForwardModel: ff,
+    ...(parallel ? { parallel: true } : {}),
     minSamples: opts.minSamples ?? 8,
   };
   const minSamples = opts.minSamples ?? 8;

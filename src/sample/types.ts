@@ -150,6 +150,8 @@ export interface SamplingConfig {
   hostFactor: number;
   /** The fast-forward model: kvm, or atomic where there is no KVM (or when asked for). */
   fastForwardModel?: 'kvm' | 'atomic';
+  /** Samples measured in a worker thread while the fast-forward went on (parallel.ts); absent: serial. */
+  parallel?: boolean;
   /** Minimum samples before the target-error rule may stop. */
   minSamples?: number;
 }

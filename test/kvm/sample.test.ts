@@ -44,7 +44,7 @@ describeKvm('switchsim sample', () => {
     const out = path.join(tmp, 'matmul');
     const args = ['400']; // long enough on KVM (~80 ms) that 3 samples fit even when a loaded host stretches the intervals
     const r = switchsim([
-      'sample', '--samples', '3', '--interval-insts', '2M', '--functional-warm-insts', '50k', '--detailed-warm-insts', '5k',
+      'sample', '--fast-forward', 'kvm', '--samples', '3', '--interval-insts', '2M', '--functional-warm-insts', '50k', '--detailed-warm-insts', '5k',
       '--measure-insts', '10k', '--seed', '5', '--host-rate', '--clear-env', '--out', out, workloadPath('matmul_int'), ...args,
     ]);
     expect(r.stderr).not.toMatch(/internal error/);
@@ -124,7 +124,7 @@ describeKvm('switchsim sample', () => {
     const out = path.join(tmp, 'checksum');
     const args = ['20000000'];
     const r = switchsim([
-      'sample', '--target-error', '3%', '--confidence', '99.7%', '--interval-insts', '2M', '--functional-warm-insts', '20k',
+      'sample', '--fast-forward', 'kvm', '--target-error', '3%', '--confidence', '99.7%', '--interval-insts', '2M', '--functional-warm-insts', '20k',
       '--detailed-warm-insts', '5k', '--measure-insts', '10k', '--clear-env', '--out', out, workloadPath('checksum'), ...args,
     ]);
     expect(r.status).toBe(0);

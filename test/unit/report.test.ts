@@ -71,6 +71,13 @@ describe('renderReport: 30 known samples, with scaling and validation', () => {
     const rec = makeResult();
     rec.config.warming = 'record';
     expect(renderReport(rec)).toContain('<td>200,000 instructions after rebuilding the L1D and L2 from the memory timestamp record</td>');
+    // How the study ran: the fast-forward model, and whether samples ran in a worker alongside it.
+    expect(html).toContain('<th scope="row">fast-forward</th><td>KVM</td>');
+    rec.config.fastForwardModel = 'atomic';
+    rec.config.parallel = true;
+    const par = renderReport(rec);
+    expect(par).toContain('atomic CPU (exact instruction counts); samples measured in a worker thread alongside it (parallel sampling)');
+    expect(par).toContain('switchsim sample: atomic fast-forward');
     expect(html).toContain('<code>configs/o3-host.json</code>');
     expect(html).toContain('<td>2.1 GHz</td>');
   });

@@ -1,6 +1,7 @@
 // Parallel sampling (sample/parallel.ts): a worker thread measures each sample on its own copy of
 // the guest while the atomic fast-forward goes on. It must measure exactly what the serial sampler
 // measures, sample for sample, and leave the guest's run untouched.
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { MemoryTimestamps } from '../../src/detailed/memoryTimestamps.js';
 import { PAGE_SIZE } from '../../src/guest/physmem.js';
@@ -45,6 +46,15 @@ describe('parallel sampling', () => {
     expect(parallel.end).toEqual({ kind: 'exited', status: 0 });
     expect(measured(parallel)).toEqual(measured(serial));
   }, 120_000);
+
+  it('is what `switchsim sample` does by default: atomic fast-forward, the record, a worker where there are 2+ CPUs', async () => {
+    const { fastForward: _ff, ...opts } = base({ samples: 2 });
+    const r = await runSampling(opts);
+    expect(r.result.config.fastForwardModel).toBe('atomic');
+    expect(r.result.config.warming).toBe('record');
+    expect(r.result.config.parallel ?? false).toBe(availableParallelism() > 1);
+    expect(r.result.samples).toHaveLength(2);
+  }, 60_000);
 
   it('is refused where the worker could not rebuild caches (no record)', async () => {
     await expect(runSampling(base({ parallel: true, warming: 'fixed' }))).rejects.toThrow(/--parallel.*--warming record/);
