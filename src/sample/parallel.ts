@@ -9,13 +9,16 @@
  * models at once. The worker measures samples in order, so its o3 sees the same succession of
  * samples, and measures the same values, as the serial sampler.
  *
+ * The worker's states (sampleWorker.ts); a request after `close` is answered `notAllowed`:
  * ```mermaid
  * stateDiagram-v2
- *   starting --> idle: ready (System loaded)
- *   idle --> measuring: sample
- *   measuring --> idle: measured / ended (the guest exited inside it)
+ *   [*] --> idle: ready (its System loaded)
+ *   idle --> measuring: sample (takes over the state sent)
+ *   measuring --> idle: measured
+ *   measuring --> ended: the guest exited or faulted inside the sample (dropped)
+ *   ended --> ended: sample (answered ended: dropped)
  *   idle --> closed: close
- *   measuring --> closed: close (after the sample)
+ *   ended --> closed: close
  * ```
  */
 import { existsSync } from 'node:fs';

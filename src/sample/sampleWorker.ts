@@ -78,11 +78,13 @@ async function main(): Promise<void> {
       queue = queue.then(() => system.close()).then(() => port.close());
       return;
     }
-    if (state === 'closed' || state === 'ended') {
+    if (state === 'closed') {
       post({ kind: 'notAllowed', request: m.kind, state });
       return;
     }
     queue = queue.then(async () => {
+      // Its guest can only have ended before the fast-forward's if they diverged (a read from stdin
+      // gets end-of-file here): the samples after it are dropped, not measured on a dead System.
       if (state === 'ended') {
         post({ kind: 'sample', index: m.index, outcome: { kind: 'ended', reason: 'the guest ended in an earlier sample' } });
         return;
