@@ -21,6 +21,7 @@
  *   ended --> closed: close
  * ```
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,7 +58,8 @@ export interface MemoryUpdate {
 }
 
 export type ToSampleWorker =
-  | { kind: 'sample'; index: number; handoff: Handoff; memory: MemoryUpdate; record: RecordDelta; wantBbv: boolean }
+  /** `verify`: also answer the hash of the guest's memory once taken over (stateHash). */
+  | { kind: 'sample'; index: number; handoff: Handoff; memory: MemoryUpdate; record: RecordDelta; wantBbv: boolean; verify: boolean }
   | { kind: 'close' };
 
 /** A sample the worker measured: what the serial sampler keeps of measureSample's outcome. */
@@ -79,6 +81,8 @@ export interface WorkerSample {
   detailedSeconds: number;
   /** Copying memory and taking over the state. */
   syncSeconds: number;
+  /** With `verify`: memoryHash of the worker's copy right after taking over. */
+  stateHash?: string;
 }
 
 export type WorkerSampleOutcome = WorkerSample | { kind: 'ended'; reason: string };
@@ -169,11 +173,11 @@ export class SampleWorkerClient {
   }
 
   /** Asks for a sample from this state; the promise settles when the worker has measured it. */
-  measure(handoff: Handoff, memory: MemoryUpdate, record: RecordDelta, wantBbv: boolean): Promise<WorkerSampleOutcome> {
+  measure(handoff: Handoff, memory: MemoryUpdate, record: RecordDelta, wantBbv: boolean, verify = false): Promise<WorkerSampleOutcome> {
     if (this.dead) return Promise.reject(this.dead);
     const index = this.posted++;
     const p = new Promise<WorkerSampleOutcome>((resolve, reject) => this.waiting.set(index, { resolve, reject }));
-    const msg: ToSampleWorker = { kind: 'sample', index, handoff, memory, record, wantBbv };
+    const msg: ToSampleWorker = { kind: 'sample', index, handoff, memory, record, wantBbv, verify };
     const transfer = [memory.bytes.buffer, record.pages.buffer, record.vpns.buffer, record.stamps.buffer, record.written.buffer];
     if (memory.pages) transfer.push(memory.pages.buffer);
     this.worker.postMessage(msg, transfer as ArrayBuffer[]);
@@ -196,6 +200,11 @@ export function memoryUpdate(bytes: Uint8Array, highWater: number, dirty: readon
   const out = new Uint8Array(dirty.length * PAGE_SIZE);
   for (let i = 0; i < dirty.length; i++) out.set(bytes.subarray(dirty[i]! * PAGE_SIZE, (dirty[i]! + 1) * PAGE_SIZE), i * PAGE_SIZE);
   return { pages, bytes: out };
+}
+
+/** A hash of guest memory below the allocator's high-water mark (SampleOptions.verifyParallel). */
+export function memoryHash(bytes: Uint8Array, highWater: number): string {
+  return createHash('sha1').update(bytes.subarray(0, highWater)).digest('hex');
 }
 
 /** The worker's side of memoryUpdate. */

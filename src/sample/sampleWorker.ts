@@ -11,7 +11,7 @@ import { FastWarmer } from '../detailed/o3/fastWarming.js';
 import type { O3Model } from '../switch/models.js';
 import { System } from '../switch/system.js';
 import { keyStatsOf, measureSample } from './measure.js';
-import { applyMemoryUpdate, failure, type FromSampleWorker, type SampleWorkerConfig, type ToSampleWorker, type WorkerSampleOutcome } from './parallel.js';
+import { applyMemoryUpdate, failure, memoryHash, type FromSampleWorker, type SampleWorkerConfig, type ToSampleWorker, type WorkerSampleOutcome } from './parallel.js';
 
 const port = parentPort!;
 const config = workerData as SampleWorkerConfig;
@@ -50,6 +50,7 @@ async function main(): Promise<void> {
     record.applyDelta(m.record);
     await system.takeOver('o3', m.handoff);
     const syncSeconds = (performance.now() - t0) / 1000;
+    const stateHash = m.verify ? memoryHash(system.phys.bytes, system.process.aspace.highWater) : undefined;
     const bbv = new Map<Block, number>();
     const unitCode = new Map<number, number>();
     const r = await measureSample(system, o3, warmer, record, config.params, { ...(m.wantBbv ? { bbv } : {}), unitCode }, performance.now());
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
       warmingSeconds: r.warmingSeconds,
       detailedSeconds: r.detailedSeconds,
       syncSeconds,
+      ...(stateHash !== undefined ? { stateHash } : {}),
     };
   };
 

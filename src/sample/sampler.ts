@@ -27,7 +27,7 @@ import { HostRateProbe, PhaseProfile, PhaseTable, UNKNOWN_CODE, type PhaseRate }
 import type { Block } from '../detailed/decode.js';
 import { MemoryTimestamps } from '../detailed/memoryTimestamps.js';
 import { keyStatsOf, measureSample, type SampleParams } from './measure.js';
-import { memoryUpdate, SampleWorkerClient, type WorkerSampleOutcome } from './parallel.js';
+import { memoryHash, memoryUpdate, SampleWorkerClient, SampleWorkerError, type WorkerSampleOutcome } from './parallel.js';
 import { encodeThreadContext } from '../guest/contextCodec.js';
 import { availableParallelism } from 'node:os';
 
@@ -145,6 +145,11 @@ export interface SampleOptions {
    * with atomic fast-forward and record warming where the host has more than one CPU.
    */
   parallel?: boolean;
+  /**
+   * Parallel sampling, for tests: the worker hashes its copy of guest memory after taking over each
+   * sample, and a hash different from the fast-forward's at that point is an internal error.
+   */
+  verifyParallel?: boolean;
   onSample?: (rec: SampleRecord, summary: SamplingSummary) => void;
   onInfo?: (message: string) => void;
   onWarning?: (message: string) => void;
@@ -800,7 +805,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       opts.onSample?.(rec, summarize(samples, opts, acc, freqHz, hostFactor, since(), ff === 'atomic', strataNow()));
     };
     // Parallel: samples posted to the worker, oldest first, with the fast-forward that led to each.
-    const inFlight: { f: ForwardResult; outcome: Promise<WorkerSampleOutcome>; settled: boolean }[] = [];
+    const inFlight: { f: ForwardResult; hash: string | undefined; outcome: Promise<WorkerSampleOutcome>; settled: boolean }[] = [];
     let lastSyscalls = -1;
     if (parallel && record) {
       pool = await poolStarting!;
@@ -814,6 +819,9 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       if (o.kind === 'ended') {
         partialDropped = true;
         return;
+      }
+      if (p.hash !== undefined && o.stateHash !== p.hash) {
+        throw new SampleWorkerError(`sample ${samples.length}: the worker's copy of guest memory differs from the fast-forward's (${o.stateHash} against ${p.hash})`);
       }
       acc.warmingSeconds += o.warmingSeconds + o.syncSeconds;
       acc.detailedSeconds += o.detailedSeconds;
@@ -848,7 +856,8 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         const full = am.cpu.syscalls !== lastSyscalls;
         lastSyscalls = am.cpu.syscalls;
         const memory = memoryUpdate(system.phys.bytes, system.process.aspace.highWater, full ? null : delta.dirty);
-        const item = { f, outcome: pool.measure(handoff, memory, delta, codeProfile !== null), settled: false };
+        const hash = opts.verifyParallel ? memoryHash(system.phys.bytes, system.process.aspace.highWater) : undefined;
+        const item = { f, hash, outcome: pool.measure(handoff, memory, delta, codeProfile !== null, hash !== undefined), settled: false };
         item.outcome.then(() => void (item.settled = true), () => void (item.settled = true));
         inFlight.push(item);
         // The warming's instructions count by code like the serial sampler's; W and U do not

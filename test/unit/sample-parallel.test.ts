@@ -22,7 +22,7 @@ const measured = (r: Awaited<ReturnType<typeof runSampling>>) =>
 describe('parallel sampling', () => {
   it('measures every sample exactly as the serial sampler does, and the guest runs the same', async () => {
     const serial = await runSampling(base({ parallel: false }));
-    const parallel = await runSampling(base({ parallel: true }));
+    const parallel = await runSampling(base({ parallel: true, verifyParallel: true }));
     expect(serial.notes.some((n) => n.startsWith('parallel sampling'))).toBe(false);
     expect(parallel.notes.some((n) => n.startsWith('parallel sampling'))).toBe(true);
     expect(parallel.end).toEqual({ kind: 'exited', status: 0 });
@@ -34,6 +34,20 @@ describe('parallel sampling', () => {
     expect(parallel.result.summary.wholeProgram.jsInsts).toBe(serial.result.summary.wholeProgram.jsInsts);
     expect(parallel.stdout.toString()).toBe(serial.stdout.toString());
     expect(parallel.stdout.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('takes the process state and memory syscalls changed (write, brk, mmap, munmap, mprotect, getrandom) inside and between samples', async () => {
+    const opts = { program: workloadPath('syscalls'), args: [], interval: { insts: 60_000 }, functionalWarmInsts: 20_000, detailedWarmInsts: 2_000, measureInsts: 5_000 };
+    const serial = await runSampling(base({ ...opts, parallel: false }));
+    // verifyParallel: the worker's memory equals the fast-forward's at every sample point.
+    const parallel = await runSampling(base({ ...opts, parallel: true, verifyParallel: true }));
+    expect(serial.end).toEqual({ kind: 'exited', status: 0 });
+    expect(parallel.end).toEqual(serial.end);
+    expect(serial.result.samples.length).toBeGreaterThanOrEqual(15);
+    expect(measured(parallel)).toEqual(measured(serial));
+    // The worker's copies of the guest's output are dropped: the fast-forward's is the output.
+    expect(parallel.stdout.toString()).toBe(serial.stdout.toString());
+    expect(parallel.stdout.toString()).toMatch(/\nOK\n$/);
   }, 120_000);
 
   it('drops a sample the guest exits inside, as the serial sampler does', async () => {
