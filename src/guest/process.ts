@@ -41,6 +41,7 @@ import {
 import { GuestRandom, type RandomState } from './random.js';
 import { buildInitialStack } from './stack.js';
 import { type SyscallOutcome, type SyscallThread, dispatchSyscall } from './syscalls.js';
+import { syscallNumber } from './syscalls/names.js';
 import { KSIGACTION_SIZE, NSIG, RLIM_NLIMITS, SS_DISABLE } from './syscalls/abi.js';
 import { defaultRlimits } from './syscalls/misc.js';
 import { type ThreadContext, initialThreadContext } from './threadContext.js';
@@ -89,6 +90,16 @@ export interface RestoreOptions {
   io?: GuestIO;
   warn?: (message: string) => void;
 }
+
+/**
+ * Syscalls that never write guest memory or change its mappings (they read it at most). Any other
+ * may have written anywhere: a parallel sampling worker then gets all of memory again
+ * (Process.memoryWritingSyscalls).
+ */
+const MEMORY_NEUTRAL_SYSCALLS: ReadonlySet<number> = new Set(
+  ['write', 'writev', 'pwrite64', 'close', 'lseek', 'dup', 'dup2', 'dup3', 'fsync', 'fdatasync', 'umask', 'sched_yield',
+    'getpid', 'getppid', 'gettid', 'getuid', 'geteuid', 'getgid', 'getegid', 'exit', 'exit_group'].map(syscallNumber),
+);
 
 export const GUEST_PID = 1000;
 export const GUEST_PPID = 999;
@@ -165,6 +176,8 @@ interface ProcessInit {
 
 export class Process {
   readonly aspace: AddressSpace;
+  /** Syscalls so far that may have written guest memory or changed its mappings (MEMORY_NEUTRAL_SYSCALLS). */
+  memoryWritingSyscalls = 0;
   fds: FdTable;
   random: GuestRandom;
   readonly pid: number;
@@ -385,6 +398,7 @@ export class Process {
 
   /** Runs one syscall for `thread` (rax = nr, args = rdi, rsi, rdx, r10, r8, r9). */
   syscall(thread: SyscallThread, nr: number, args: readonly bigint[]): SyscallOutcome {
+    if (!MEMORY_NEUTRAL_SYSCALLS.has(nr)) this.memoryWritingSyscalls++;
     return dispatchSyscall(this, thread, nr, args);
   }
 

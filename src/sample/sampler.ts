@@ -29,6 +29,7 @@ import { MemoryTimestamps } from '../detailed/memoryTimestamps.js';
 import { keyStatsOf, measureSample, type SampleParams } from './measure.js';
 import { memoryHash, memoryUpdate, SampleWorkerClient, SampleWorkerError, type WorkerSampleOutcome } from './parallel.js';
 import { encodeThreadContext } from '../guest/contextCodec.js';
+import { PAGE_SIZE } from '../guest/physmem.js';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -807,6 +808,10 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
     // Parallel: samples posted to the worker, oldest first, with the fast-forward that led to each.
     const inFlight: { f: ForwardResult; hash: string | undefined; outcome: Promise<WorkerSampleOutcome>; settled: boolean }[] = [];
     let lastSyscalls = -1;
+    let lastMapGeneration = -1;
+    /** Parallel: samples that carried all of memory, and the pages sent in all. */
+    let fullCopies = 0;
+    let pagesSent = 0;
     if (parallel && record) {
       pool = await poolStarting!;
       // From now on the record's changes go to the worker: the fast-forward's own side never rebuilds.
@@ -852,10 +857,15 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         const am = system.model('atomic') as AtomicModel;
         const handoff = { threadContext: encodeThreadContext(await am.threadContext()), processState: await am.processState() };
         const delta = record.takeDelta();
-        // A syscall may have written anywhere (read(), mmap, brk): then all of memory goes.
-        const full = am.cpu.syscalls !== lastSyscalls;
-        lastSyscalls = am.cpu.syscalls;
-        const memory = memoryUpdate(system.phys.bytes, system.process.aspace.highWater, full ? null : delta.dirty);
+        // A syscall may have written anywhere (read(), getrandom, clock_gettime) or changed the
+        // mappings (mmap, brk): then all of memory goes. write() and the like read it only.
+        const aspace = system.process.aspace;
+        const full = system.process.memoryWritingSyscalls !== lastSyscalls || aspace.mapGeneration !== lastMapGeneration;
+        lastSyscalls = system.process.memoryWritingSyscalls;
+        lastMapGeneration = aspace.mapGeneration;
+        const memory = memoryUpdate(system.phys.bytes, aspace.highWater, full ? null : delta.dirty);
+        if (full) fullCopies++;
+        pagesSent += memory.bytes.length / PAGE_SIZE;
         const hash = opts.verifyParallel ? memoryHash(system.phys.bytes, system.process.aspace.highWater) : undefined;
         const item = { f, hash, outcome: pool.measure(handoff, memory, delta, codeProfile !== null, hash !== undefined), settled: false };
         item.outcome.then(() => void (item.settled = true), () => void (item.settled = true));
@@ -935,6 +945,12 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
       else await fastForward(null);
     }
     while (inFlight.length > 0) await takeOldest();
+    if (pool) {
+      notes.push(
+        `parallel sampling: ${fullCopies} of ${pool.posted} samples carried all of guest memory (the first, and those after a syscall that may write it or change its mappings); ` +
+          `${pagesSent} pages of 4 KiB were sent in all`,
+      );
+    }
     if (!end) end = { kind: 'timeLimit', seconds: opts.maxSeconds ?? 0 };
     const finalEnd: SampleEnd = end;
     const wall = since();

@@ -48,6 +48,12 @@ describe('parallel sampling', () => {
     // The worker's copies of the guest's output are dropped: the fast-forward's is the output.
     expect(parallel.stdout.toString()).toBe(serial.stdout.toString());
     expect(parallel.stdout.toString()).toMatch(/\nOK\n$/);
+    // Only samples after a syscall that may write memory (or remap it) carry all of it: the
+    // write() and getpid() stretches send the pages the CPU wrote.
+    const m = /(\d+) of (\d+) samples carried all of guest memory/.exec(parallel.notes.join('\n'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(1);
+    expect(Number(m![1])).toBeLessThan(Number(m![2]));
   }, 120_000);
 
   it('drops a sample the guest exits inside, as the serial sampler does', async () => {
