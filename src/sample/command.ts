@@ -203,10 +203,15 @@ export async function runSampleCommand(p: ParsedSample): Promise<number> {
   const w = s.wholeProgram;
   info(
     `whole program: ${w.cycles.toExponential(4)} cycles [${w.low.toExponential(4)}, ${w.high.toExponential(4)}] ` +
-      `(KVM ${w.kvmHostCycles.toExponential(3)} host cycles × ${w.hostFactor} + ${w.jsInsts} JS-model instructions × mean CPI)`,
+      (c.fastForwardModel === 'atomic'
+        ? `(${w.jsInsts} instructions, all on the JS models, × mean CPI)`
+        : `(KVM ${w.kvmHostCycles.toExponential(3)} host cycles × ${w.hostFactor} + ${w.jsInsts} JS-model instructions × mean CPI)`),
   );
   const h = s.hostSeconds;
-  info(`host time: ${h.total.toFixed(2)} s (fast-forward ${h.kvm.toFixed(2)}, warming ${h.warming.toFixed(2)}, detailed ${h.detailed.toFixed(2)}, other ${h.other.toFixed(2)})`);
+  info(
+    `host time: ${h.total.toFixed(2)} s (fast-forward ${h.kvm.toFixed(2)}, warming ${h.warming.toFixed(2)}, detailed ${h.detailed.toFixed(2)}` +
+      (c.parallel ? '; the samples ran alongside the fast-forward in a worker)' : `, other ${h.other.toFixed(2)})`),
+  );
   if (p.validate && r.result.samples.length > 0) {
     info('validating: the whole program on o3 (guest output captured)…');
     const { runFullO3, validationOf } = await import('./validate.js');
