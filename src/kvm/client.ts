@@ -5,9 +5,7 @@
  * rejected promise — never a hang.
  */
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { workerScript } from '../util/workerScript.js';
 import { InternalError, UserError } from '../errors.js';
 import { libc, SIGUSR2 } from '../native/libc.js';
 import type { FromWorker, KvmRunOptions, KvmWorkerConfig, RunOutcome, RunSpan, SerializedError, ToWorker, VcpuStateName } from './protocol.js';
@@ -233,12 +231,7 @@ export class KvmCpuClient {
  * still has to be JavaScript: use the build output next to them.
  */
 function workerEntry(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (!here.endsWith('.ts')) return path.join(path.dirname(here), 'worker.js');
-  const root = path.resolve(path.dirname(here), '../..');
-  const built = path.join(root, 'dist/src/kvm/worker.js');
-  if (!existsSync(built)) throw new KvmWorkerError(`the KVM worker is not built (${built} is missing): run npm run build`);
-  return built;
+  return workerScript(import.meta.url, 'worker.js', (built) => new KvmWorkerError(`the KVM worker is not built (${built} is missing): run npm run build`));
 }
 
 function wrapWorkerError(e: unknown): Error {

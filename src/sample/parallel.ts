@@ -22,13 +22,11 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RecordDelta } from '../detailed/memoryTimestamps.js';
 import { InternalError, SwitchsimError, UserError } from '../errors.js';
 import { PAGE_SIZE } from '../guest/physmem.js';
+import { workerScript } from '../util/workerScript.js';
 import type { Handoff } from '../switch/models.js';
 import type { SampleParams } from './measure.js';
 
@@ -113,11 +111,7 @@ function failed(m: Extract<FromSampleWorker, { kind: 'failed' }>): Error {
 }
 
 function workerEntry(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (!here.endsWith('.ts')) return path.join(path.dirname(here), 'sampleWorker.js');
-  const built = path.join(path.resolve(path.dirname(here), '../..'), 'dist/src/sample/sampleWorker.js');
-  if (!existsSync(built)) throw new SampleWorkerError(`the sampling worker is not built (${built} is missing): run npm run build`);
-  return built;
+  return workerScript(import.meta.url, 'sampleWorker.js', (built) => new SampleWorkerError(`the sampling worker is not built (${built} is missing): run npm run build`));
 }
 
 /** The main thread's side: posts samples in order, hands back their outcomes in the same order. */

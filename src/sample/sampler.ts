@@ -180,8 +180,6 @@ export interface SampleRunResult {
   profile?: PhaseProfile;
 }
 
-export { keyStatsOf } from './measure.js';
-
 export type Estimator = NonNullable<SamplingSummary['estimator']>;
 
 /** A phase's host rate from its probes' rates (in probe order): the first only sizes the later ones (short warm-up: likely low). */
@@ -866,7 +864,7 @@ export async function runSampling(opts: SampleOptions): Promise<SampleRunResult>
         const memory = memoryUpdate(system.phys.bytes, aspace.highWater, full ? null : delta.dirty);
         if (full) fullCopies++;
         pagesSent += memory.bytes.length / PAGE_SIZE;
-        const hash = opts.verifyParallel ? memoryHash(system.phys.bytes, system.process.aspace.highWater) : undefined;
+        const hash = opts.verifyParallel ? memoryHash(system.phys.bytes, aspace.highWater) : undefined;
         const item = { f, hash, outcome: pool.measure(handoff, memory, delta, codeProfile !== null, hash !== undefined), settled: false };
         item.outcome.then(() => void (item.settled = true), () => void (item.settled = true));
         inFlight.push(item);
